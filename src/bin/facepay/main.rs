@@ -1,0 +1,40 @@
+//! The `facepay` command-line tool (DESIGN.md "Contracts / CLI"). Every command has
+//! `--help`; bad input exits non-zero with a one-line error.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "facepay", version, about = "WeChat Pay offline face-payment integration kit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a terminal configuration file (JSON) and print it with every default filled in.
+    CheckConfig {
+        /// The JSON file, as passed to `FacePay.init` on a terminal.
+        file: PathBuf,
+    },
+}
+
+fn check_config(file: &PathBuf) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let cfg = facepay::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::CheckConfig { file } => check_config(file),
+    };
+    if let Err(e) = result {
+        eprintln!("facepay: error: {e}");
+        std::process::exit(1);
+    }
+}

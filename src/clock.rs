@@ -1,0 +1,69 @@
+//! Time. Policy types take `now: Instant` as an argument; the runtime asks a [`Clock`].
+//! Monotonic time (`Instant`) decides expiry and deadlines (T3.4: wall-clock jumps cannot
+//! fool it); wall time (`SystemTime`) is only for persistence and the local-time restart
+//! window (T8). [`SystemClock`] reads tokio's clock so `start_paused` tests step it;
+//! [`ManualClock`] is stepped by hand in pure tests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+pub trait Clock: Send + Sync + 'static {
+    /// Monotonic now.
+    fn now(&self) -> Instant;
+    /// Wall-clock now.
+    fn wall(&self) -> SystemTime;
+}
+
+/// tokio's monotonic clock (pausable in tests) and the system wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock moved by hand: `advance` moves both clocks, `jump_wall` moves the wall clock only.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    inner: Arc<Mutex<(Instant, SystemTime)>>,
+}
+
+impl ManualClock {
+    pub fn new(wall: SystemTime) -> Self {
+        ManualClock { inner: Arc::new(Mutex::new((Instant::now(), wall))) }
+    }
+    pub fn advance(&self, d: Duration) {
+        let mut g = self.inner.lock();
+        g.0 += d;
+        g.1 += d;
+    }
+    pub fn jump_wall(&self, forward: bool, d: Duration) {
+        let mut g = self.inner.lock();
+        g.1 = if forward { g.1 + d } else { g.1 - d };
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.inner.lock().0
+    }
+    fn wall(&self) -> SystemTime {
+        self.inner.lock().1
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for times before it).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}

@@ -1,0 +1,26 @@
+//! facepay — the integration kit for WeChat Pay offline face-payment terminals.
+//!
+//! - [`terminal`] (feature `terminal`, default): the terminal SDK core that owns the vendor
+//!   face-service lifecycle (SPEC T1–T8), linked into the Android app through `facepay-jni`.
+//! - [`sim`] (feature `sim`): a simulated vendor face service and mock servers for the demo,
+//!   benchmarks, tests and the emulator sample.
+//! - [`recon`] (feature `recon`): Tencent Cloud FaceID billing reconciliation (SPEC R1–R8).
+//!
+//! The merchant private key never reaches the terminal build: it only links `terminal`
+//! (and optionally `sim`).
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod store;
+
+#[cfg(feature = "terminal")]
+pub mod terminal;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+#[cfg(feature = "recon")]
+pub mod recon;
+
+pub use error::{Error, ErrorCode, Result, Secret};

@@ -1,0 +1,1 @@
+//! Tencent Cloud FaceID billing reconciliation (SPEC R1–R8).

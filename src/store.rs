@@ -1,0 +1,108 @@
+//! SQLite persistence (rusqlite, bundled). Everything that must survive a crash or the
+//! nightly restart is written here before it is acted on (DESIGN "Nothing is lost"):
+//! the cached authinfo (T3.3), the terminal's payment outbox, and in other features the
+//! deduction orders and the reconciliation ledger. WAL mode, so a reader and a writer on
+//! separate connections never block each other; every module creates its own tables
+//! with `CREATE TABLE IF NOT EXISTS` through [`Store::ensure_schema`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::Result;
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorePath {
+    /// A file; opened again after a restart.
+    File(PathBuf),
+    /// Memory only (tests and benchmarks): nothing survives the process.
+    Memory,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: &StorePath) -> Result<Store> {
+        let conn = match path {
+            StorePath::File(p) => Self::open_file(p)?,
+            StorePath::Memory => Connection::open_in_memory()?,
+        };
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS kv (
+                 key TEXT PRIMARY KEY NOT NULL,
+                 value TEXT NOT NULL
+             );",
+        )?;
+        Ok(Store { conn })
+    }
+
+    fn open_file(p: &Path) -> Result<Connection> {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                crate::Error::invalid_config("store_path", format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Ok(Connection::open_with_flags(p, flags)?)
+    }
+
+    /// Runs a module's `CREATE TABLE IF NOT EXISTS …` batch.
+    pub fn ensure_schema(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Writes one key atomically (a single statement: never half-written).
+    pub fn kv_put(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn kv_delete(&self, key: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = StorePath::File(dir.path().join("sub/t.db"));
+        {
+            let s = Store::open(&path).expect("open");
+            s.kv_put("a", "1").expect("put");
+            s.kv_put("a", "2").expect("put");
+        }
+        let s = Store::open(&path).expect("reopen");
+        assert_eq!(s.kv_get("a").expect("get").as_deref(), Some("2"));
+        s.kv_delete("a").expect("delete");
+        assert_eq!(s.kv_get("a").expect("get"), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! The terminal SDK core: the engine that drives the vendor face service so that a
+//! merchant app cannot get its lifecycle wrong (SPEC T1–T8). Policy types are pure (they
+//! take `now` and events and return decisions); only `runtime` owns timers and IO.
+
+pub mod backend;
+pub mod face_service;
