@@ -2,5 +2,10 @@
 //! merchant app cannot get its lifecycle wrong (SPEC T1–T8). Policy types are pure (they
 //! take `now` and events and return decisions); only `runtime` owns timers and IO.
 
+pub mod auth_info;
 pub mod backend;
 pub mod face_service;
+pub mod features;
+pub mod preview;
+pub mod restart;
+pub mod verify;

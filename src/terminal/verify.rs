@@ -1,0 +1,552 @@
+//! The verify flow as a pure state machine (SPEC T7). The only legal order is
+//! `startVerify → recognition callback → (auxiliary verification if need_ext_verify) →
+//! finishFaceVerify → getFacePayCredential`. A [`Flow`] is consumed by [`Flow::handle`]
+//! with an [`Input`] and `now`, and returns the next flow and the [`Action`]s the runtime
+//! must carry out; an illegal app call is refused locally with `OutOfOrder { expected, got }`
+//! and leaves the flow as it was (T7.3, T7.4, T7.6), so the vendor never sees it and never
+//! counts a lost user. Deadlines (the overall flow timeout T7.2 and the first-callback
+//! watchdog T1.1) are fields; [`Flow::poll_timeout`] says when to wake.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorCode, Secret, Step};
+use crate::terminal::face_service::{
+    Credential, CredentialParams, FinishParams, RecogMode, UserInfo, VResult, VendorError,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct FlowId(pub u64);
+
+/// How a flow ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Outcome {
+    /// The credential was issued (T7.8): the payment's one end point.
+    Credential,
+    /// Gate mode: recognised, no payment.
+    Recognised,
+    Cancelled,
+    TimedOut,
+    /// The service stopped answering or restarted (T1.2: a clear error, never a hang).
+    Disconnected,
+    /// The vendor refused a step; the credential is never requested after it (T7.5).
+    Failed {
+        step: Step,
+        err_code: i64,
+    },
+}
+
+impl Outcome {
+    pub fn error(&self, flow_timeout: Duration) -> Option<Error> {
+        match self {
+            Outcome::Credential | Outcome::Recognised => None,
+            Outcome::Cancelled => Some(Error::FlowCancelled),
+            Outcome::TimedOut => Some(Error::FlowTimeout(flow_timeout)),
+            Outcome::Disconnected => Some(Error::ServiceDisconnected),
+            Outcome::Failed { err_code, .. } => Some(Error::Vendor {
+                op: op_of(Outcome::step_of(self)),
+                return_code: "FAIL".into(),
+                err_code: *err_code,
+            }),
+        }
+    }
+
+    fn step_of(o: &Outcome) -> Step {
+        match o {
+            Outcome::Failed { step, .. } => *step,
+            _ => Step::Ended,
+        }
+    }
+
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.error(Duration::ZERO).map(|e| e.code())
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Credential => "paid",
+            Outcome::Recognised => "recognised",
+            Outcome::Cancelled => "cancelled",
+            Outcome::TimedOut => "timed-out",
+            Outcome::Disconnected => "disconnected",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+fn op_of(step: Step) -> crate::terminal::face_service::Op {
+    use crate::terminal::face_service::Op;
+    match step {
+        Step::Start | Step::Recognition => Op::StartVerify,
+        Step::ExtVerify | Step::Finish => Op::Finish,
+        Step::Credential => Op::Credential,
+        Step::Stop | Step::Ended => Op::StopVerify,
+    }
+}
+
+/// What the flow is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// `startVerify` sent, not yet accepted.
+    Starting,
+    /// Recognition runs; failures restart it by themselves (T7.1).
+    Recognising {
+        seen_callback: bool,
+    },
+    Recognised {
+        user: UserInfo,
+        need_ext: bool,
+    },
+    /// T7.6: auxiliary verification supplied; finish carries it.
+    ExtProvided {
+        user: UserInfo,
+        phone: Secret,
+    },
+    Finishing {
+        user: UserInfo,
+    },
+    Finished {
+        user: UserInfo,
+    },
+    Crediting,
+    Ended(Outcome),
+}
+
+/// Something that happened to the flow: a service answer, an app call, time, the link.
+#[derive(Debug, Clone)]
+pub enum Input {
+    StartAnswered(VResult<()>),
+    FirstFrame,
+    AttemptFailed {
+        err_code: i64,
+    },
+    Recognised {
+        need_ext_verify: bool,
+        user: UserInfo,
+    },
+    FinishAnswered(VResult<UserInfo>),
+    CredentialAnswered(VResult<Credential>),
+    ExtVerify(Secret),
+    Finish,
+    Credential,
+    Stop,
+    /// Time passed: check the deadlines.
+    Tick,
+    /// The service connection was lost.
+    Disconnected,
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    StopVerify,
+    CallFinish(FinishParams),
+    CallCredential(CredentialParams),
+    /// Tell waiters the user was recognised.
+    Recognised {
+        user: UserInfo,
+        need_ext_verify: bool,
+    },
+    AttemptFailed {
+        err_code: i64,
+    },
+    /// The finish answered: the user is known.
+    Finished(UserInfo),
+    /// The credential arrived: hand it to the outbox.
+    Credentialed(Credential),
+    /// No callback within the watchdog deadline: the service is presumed dead (T1.1).
+    ServiceSilent,
+    Ended(Outcome),
+}
+
+/// Per-stage timestamps of a flow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stamps {
+    pub first_frame: Option<Instant>,
+    pub recognised: Option<Instant>,
+    pub finished: Option<Instant>,
+    pub credential: Option<Instant>,
+    pub ended: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: FlowId,
+    /// Echoed by the service in recognition events.
+    pub session: u64,
+    pub mode: RecogMode,
+    pub total_fee: Option<u64>,
+    pub started_at: Instant,
+    /// Overall deadline (T7.2); `None` in continuous gate mode.
+    deadline: Option<Instant>,
+    /// First callback expected by then (T1.1).
+    first_callback_deadline: Instant,
+    failures: u32,
+    state: State,
+    pub stamps: Stamps,
+}
+
+type Handled = Result<(Flow, Vec<Action>), (Flow, Error)>;
+
+impl Flow {
+    /// A flow whose `startVerify` is being sent now.
+    pub fn new(
+        id: FlowId,
+        session: u64,
+        mode: RecogMode,
+        total_fee: Option<u64>,
+        now: Instant,
+        timeout: Option<Duration>,
+        first_callback_timeout: Duration,
+    ) -> Flow {
+        Flow {
+            id,
+            session,
+            mode,
+            total_fee,
+            started_at: now,
+            deadline: timeout.map(|t| now + t),
+            first_callback_deadline: now + first_callback_timeout,
+            failures: 0,
+            state: State::Starting,
+            stamps: Stamps::default(),
+        }
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.state {
+            State::Ended(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended(_))
+    }
+
+    pub fn recognition_failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The step the flow waits for next (what an out-of-order call is told).
+    pub fn expected(&self) -> Step {
+        match &self.state {
+            State::Starting | State::Recognising { .. } => Step::Recognition,
+            State::Recognised { need_ext: true, .. } => Step::ExtVerify,
+            State::Recognised { .. } | State::ExtProvided { .. } | State::Finishing { .. } => Step::Finish,
+            State::Finished { .. } | State::Crediting => Step::Credential,
+            State::Ended(_) => Step::Ended,
+        }
+    }
+
+    /// When the runtime must deliver [`Input::Tick`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Ended(_) => None,
+            State::Starting | State::Recognising { seen_callback: false } => {
+                Some(self.deadline.map_or(self.first_callback_deadline, |d| d.min(self.first_callback_deadline)))
+            }
+            _ => self.deadline,
+        }
+    }
+
+    fn end(mut self, outcome: Outcome, now: Instant, mut actions: Vec<Action>, stop: bool) -> Handled {
+        if stop {
+            actions.insert(0, Action::StopVerify);
+        }
+        self.stamps.ended = Some(now);
+        actions.push(Action::Ended(outcome.clone()));
+        self.state = State::Ended(outcome);
+        Ok((self, actions))
+    }
+
+    fn refuse(self, got: Step) -> Handled {
+        let expected = self.expected();
+        Err((self, Error::OutOfOrder { expected, got }))
+    }
+
+    fn vendor_fail(self, step: Step, e: VendorError, now: Instant) -> Handled {
+        self.end(Outcome::Failed { step, err_code: e.err_code }, now, vec![], true)
+    }
+
+    pub fn handle(mut self, input: Input, now: Instant) -> Handled {
+        let state = std::mem::replace(&mut self.state, State::Starting);
+        match (state, input) {
+            // A flow that ended takes no further call (T7.7) and ignores late answers.
+            (s @ State::Ended(_), input) => {
+                self.state = s;
+                match app_step(&input) {
+                    Some(step) => self.refuse(step),
+                    None => Ok((self, vec![])),
+                }
+            }
+            (_, Input::Disconnected) => self.end(Outcome::Disconnected, now, vec![], false),
+            (_, Input::Stop) => self.end(Outcome::Cancelled, now, vec![], true),
+            (s, Input::Tick) => {
+                if self.deadline.is_some_and(|d| now >= d) {
+                    return self.end(Outcome::TimedOut, now, vec![], true);
+                }
+                let silent = matches!(s, State::Starting | State::Recognising { seen_callback: false });
+                if silent && now >= self.first_callback_deadline {
+                    return self.end(Outcome::Disconnected, now, vec![Action::ServiceSilent], false);
+                }
+                self.state = s;
+                Ok((self, vec![]))
+            }
+            (State::Starting, Input::StartAnswered(Ok(()))) => {
+                self.state = State::Recognising { seen_callback: false };
+                Ok((self, vec![]))
+            }
+            (State::Starting, Input::StartAnswered(Err(e))) => {
+                self.end(Outcome::Failed { step: Step::Start, err_code: e.err_code }, now, vec![], false)
+            }
+            (State::Starting | State::Recognising { .. }, Input::FirstFrame) => {
+                self.stamps.first_frame.get_or_insert(now);
+                self.state = State::Recognising { seen_callback: true };
+                Ok((self, vec![]))
+            }
+            (State::Starting | State::Recognising { .. }, Input::AttemptFailed { err_code }) => {
+                // T7.1: the service restarts recognition by itself.
+                self.failures += 1;
+                self.state = State::Recognising { seen_callback: true };
+                Ok((self, vec![Action::AttemptFailed { err_code }]))
+            }
+            (State::Starting | State::Recognising { .. }, Input::Recognised { need_ext_verify, user }) => {
+                self.stamps.recognised = Some(now);
+                self.stamps.first_frame.get_or_insert(now);
+                let act = Action::Recognised { user: user.clone(), need_ext_verify };
+                if self.mode == RecogMode::Gate && !need_ext_verify {
+                    return self.end(Outcome::Recognised, now, vec![act], false);
+                }
+                self.state = State::Recognised { user, need_ext: need_ext_verify };
+                Ok((self, vec![act]))
+            }
+            (State::Recognised { user, need_ext: true }, Input::ExtVerify(phone)) => {
+                if phone.is_empty() {
+                    self.state = State::Recognised { user, need_ext: true };
+                    return Err((self, Error::invalid_arg("phone", "empty")));
+                }
+                self.state = State::ExtProvided { user, phone };
+                Ok((self, vec![]))
+            }
+            (State::Recognised { user, need_ext: false }, Input::Finish) => {
+                let p = FinishParams { user_id: user.user_id.clone(), user_phone: None };
+                self.state = State::Finishing { user };
+                Ok((self, vec![Action::CallFinish(p)]))
+            }
+            (State::ExtProvided { user, phone }, Input::Finish) => {
+                let p = FinishParams { user_id: user.user_id.clone(), user_phone: Some(phone) };
+                self.state = State::Finishing { user };
+                Ok((self, vec![Action::CallFinish(p)]))
+            }
+            (State::Finishing { .. }, Input::FinishAnswered(Ok(user))) => {
+                self.stamps.finished = Some(now);
+                self.state = State::Finished { user: user.clone() };
+                Ok((self, vec![Action::Finished(user)]))
+            }
+            (State::Finishing { .. }, Input::FinishAnswered(Err(e))) => self.vendor_fail(Step::Finish, e, now),
+            (State::Finished { user }, Input::Credential) => {
+                let p = CredentialParams { user_id: user.user_id, recog_mode: self.mode, total_fee: self.total_fee };
+                self.state = State::Crediting;
+                Ok((self, vec![Action::CallCredential(p)]))
+            }
+            (State::Crediting, Input::CredentialAnswered(Ok(c))) => {
+                self.stamps.credential = Some(now);
+                self.end(Outcome::Credential, now, vec![Action::Credentialed(c)], false)
+            }
+            (State::Crediting, Input::CredentialAnswered(Err(e))) => self.vendor_fail(Step::Credential, e, now),
+            (s, input) => {
+                self.state = s;
+                match app_step(&input) {
+                    Some(step) => self.refuse(step),
+                    // A late or duplicate service answer (e.g. a second recognition callback).
+                    None => Ok((self, vec![])),
+                }
+            }
+        }
+    }
+}
+
+/// The step an app call stands for; `None` for service answers and time.
+fn app_step(input: &Input) -> Option<Step> {
+    match input {
+        Input::ExtVerify(_) => Some(Step::ExtVerify),
+        Input::Finish => Some(Step::Finish),
+        Input::Credential => Some(Step::Credential),
+        Input::Stop => Some(Step::Stop),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal::face_service::ReturnCode;
+
+    fn user() -> UserInfo {
+        UserInfo {
+            user_id: "u1".into(),
+            out_user_id: "o1".into(),
+            user_name: Secret::new("张三"),
+            status: 0,
+            valid: true,
+        }
+    }
+
+    fn flow(now: Instant) -> Flow {
+        Flow::new(FlowId(1), 7, RecogMode::Pay, Some(100), now, Some(Duration::from_secs(40)), Duration::from_secs(5))
+    }
+
+    fn step(f: Flow, i: Input, now: Instant) -> (Flow, Vec<Action>) {
+        f.handle(i, now).map_err(|(_, e)| e).expect("legal step")
+    }
+
+    fn recognised(now: Instant, need_ext: bool) -> Flow {
+        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+        step(f, Input::Recognised { need_ext_verify: need_ext, user: user() }, now).0
+    }
+
+    #[test]
+    fn t7_happy_path_in_the_only_legal_order() {
+        let now = Instant::now();
+        let f = recognised(now, false);
+        let (f, a) = step(f, Input::Finish, now);
+        assert!(matches!(&a[..], [Action::CallFinish(p)] if p.user_id == "u1" && p.user_phone.is_none()));
+        let (f, _) = step(f, Input::FinishAnswered(Ok(user())), now);
+        let (f, a) = step(f, Input::Credential, now);
+        assert!(matches!(&a[..], [Action::CallCredential(p)] if p.total_fee == Some(100)));
+        let tok = Credential { face_token: Secret::new("tok") };
+        let (f, a) = step(f, Input::CredentialAnswered(Ok(tok.clone())), now);
+        assert_eq!(a, vec![Action::Credentialed(tok), Action::Ended(Outcome::Credential)]);
+        assert_eq!(f.outcome(), Some(&Outcome::Credential));
+    }
+
+    #[test]
+    fn t7_3_finish_before_callback_is_refused() {
+        let now = Instant::now();
+        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+        let (f, e) = f.handle(Input::Finish, now).expect_err("refused");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::Recognition, got: Step::Finish }));
+        // The flow is intact: the recognition callback still leads to a legal finish.
+        let f = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now).0;
+        let (_, a) = step(f, Input::Finish, now);
+        assert!(matches!(&a[..], [Action::CallFinish(_)]));
+    }
+
+    #[test]
+    fn t7_4_credential_before_finish_is_refused() {
+        let now = Instant::now();
+        let f = recognised(now, false);
+        let (f, e) = f.handle(Input::Credential, now).expect_err("refused");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::Credential }));
+        let (f, _) = step(f, Input::Finish, now);
+        let (_, e) = f.handle(Input::Credential, now).expect_err("finish still in flight");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::Credential }));
+    }
+
+    #[test]
+    fn t7_5_no_credential_after_cancel_or_failure() {
+        let now = Instant::now();
+        let f = recognised(now, false);
+        let (f, a) = step(f, Input::Stop, now);
+        assert_eq!(a, vec![Action::StopVerify, Action::Ended(Outcome::Cancelled)]);
+        let (_, e) = f.handle(Input::Credential, now).expect_err("ended");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, got: Step::Credential }));
+
+        let f = recognised(now, false);
+        let (f, _) = step(f, Input::Finish, now);
+        let (f, a) = step(f, Input::FinishAnswered(Err(VendorError::new(ReturnCode::Fail, 1))), now);
+        assert!(a.contains(&Action::StopVerify));
+        assert!(matches!(f.outcome(), Some(Outcome::Failed { step: Step::Finish, err_code: 1 })));
+        assert!(f.handle(Input::Credential, now).is_err());
+    }
+
+    #[test]
+    fn t7_6_ext_verify_must_come_before_finish() {
+        let now = Instant::now();
+        let f = recognised(now, true);
+        let (f, e) = f.handle(Input::Finish, now).expect_err("needs ext verify");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::ExtVerify, got: Step::Finish }));
+        let (f, e) = f.handle(Input::ExtVerify(Secret::new("")), now).expect_err("empty phone");
+        assert_eq!(e.code(), ErrorCode::InvalidArgument);
+        let (f, _) = step(f, Input::ExtVerify(Secret::new("1234")), now);
+        let (_, a) = step(f, Input::Finish, now);
+        assert!(matches!(&a[..], [Action::CallFinish(p)] if p.user_phone.as_ref().map(Secret::expose) == Some("1234")));
+        // Without need_ext_verify, an ext verify is out of order.
+        let (_, e) = recognised(now, false).handle(Input::ExtVerify(Secret::new("1")), now).expect_err("not needed");
+        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::ExtVerify }));
+    }
+
+    #[test]
+    fn t7_1_failures_keep_recognising_until_success() {
+        let now = Instant::now();
+        let mut f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+        for _ in 0..3 {
+            let (g, a) = step(f, Input::AttemptFailed { err_code: 271_378_526 }, now);
+            assert_eq!(a, vec![Action::AttemptFailed { err_code: 271_378_526 }]);
+            f = g;
+        }
+        assert_eq!(f.recognition_failures(), 3);
+        assert_eq!(f.expected(), Step::Recognition);
+        let (f, _) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
+        assert_eq!(f.expected(), Step::Finish);
+    }
+
+    #[test]
+    fn t7_2_flow_times_out_after_its_deadline() {
+        let now = Instant::now();
+        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+        let f = step(f, Input::FirstFrame, now).0;
+        assert_eq!(f.poll_timeout(), Some(now + Duration::from_secs(40)));
+        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(39));
+        assert!(a.is_empty() && !f.is_ended());
+        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(40));
+        assert_eq!(a, vec![Action::StopVerify, Action::Ended(Outcome::TimedOut)]);
+        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::FlowTimeout));
+    }
+
+    #[test]
+    fn t1_1_no_first_callback_marks_the_service_silent() {
+        let now = Instant::now();
+        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+        assert_eq!(f.poll_timeout(), Some(now + Duration::from_secs(5)));
+        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(5));
+        assert_eq!(a, vec![Action::ServiceSilent, Action::Ended(Outcome::Disconnected)]);
+        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::ServiceDisconnected));
+    }
+
+    #[test]
+    fn t7_7_stop_at_any_time_then_no_further_call() {
+        let now = Instant::now();
+        for f in [flow(now), step(flow(now), Input::StartAnswered(Ok(())), now).0, recognised(now, true)] {
+            let (f, a) = step(f, Input::Stop, now);
+            assert_eq!(a[0], Action::StopVerify);
+            for call in [Input::Finish, Input::Credential, Input::Stop, Input::ExtVerify(Secret::new("1"))] {
+                let (_, e) = f.clone().handle(call, now).expect_err("no call after stop");
+                assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, .. }));
+            }
+            // Late service answers are ignored.
+            let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
+            assert!(a.is_empty() && f.outcome() == Some(&Outcome::Cancelled));
+        }
+    }
+
+    #[test]
+    fn t1_2_disconnect_ends_a_flow_with_a_clear_error() {
+        let now = Instant::now();
+        let (f, a) = step(recognised(now, false), Input::Disconnected, now);
+        assert_eq!(a, vec![Action::Ended(Outcome::Disconnected)]);
+        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::ServiceDisconnected));
+    }
+
+    #[test]
+    fn t1_3_gate_mode_ends_on_recognition_without_payment_steps() {
+        let now = Instant::now();
+        let f = Flow::new(FlowId(2), 8, RecogMode::Gate, None, now, None, Duration::from_secs(5));
+        let f = step(f, Input::StartAnswered(Ok(())), now).0;
+        let f = step(f, Input::FirstFrame, now).0;
+        assert_eq!(f.poll_timeout(), None, "a gate flow has no overall timeout");
+        let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
+        assert!(matches!(a.last(), Some(Action::Ended(Outcome::Recognised))));
+        assert!(f.is_ended());
+    }
+}
