@@ -67,3 +67,28 @@ pub fn unix_ms(t: SystemTime) -> i64 {
 pub fn from_unix_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
+
+/// tokio's monotonic clock and a wall clock that advances with it from a chosen start:
+/// under `start_paused` tests and the demo's virtual day, "10 minutes later" is 10
+/// minutes later on both clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct VirtualClock {
+    mono_base: tokio::time::Instant,
+    wall_base: SystemTime,
+}
+
+impl VirtualClock {
+    /// Must be created inside a tokio runtime (it reads tokio's clock).
+    pub fn starting_at(wall: SystemTime) -> Self {
+        VirtualClock { mono_base: tokio::time::Instant::now(), wall_base: wall }
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+    fn wall(&self) -> SystemTime {
+        self.wall_base + (tokio::time::Instant::now() - self.mono_base)
+    }
+}

@@ -1,0 +1,151 @@
+//! What the engine tells the app: the event stream and the health snapshot (SPEC T1.4:
+//! every disconnect and reconnect is an event and a counter; T4.3 stale features; T3
+//! authinfo refreshes; flow outcomes with per-stage timings; T8 restart advice). Events
+//! carry ids and codes only, never personal data.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::ErrorCode;
+use crate::terminal::backend::PaymentState;
+use crate::terminal::lifecycle::{LinkState, LossReason};
+use crate::terminal::verify::{FlowId, Outcome};
+
+/// Per-stage timings of a flow, from `startVerify`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageTimings {
+    pub first_frame: Option<Duration>,
+    pub recognised: Option<Duration>,
+    pub finished: Option<Duration>,
+    pub credential: Option<Duration>,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowReport {
+    pub flow_id: FlowId,
+    pub outcome: Outcome,
+    pub recognition_failures: u32,
+    pub timings: StageTimings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum EngineEvent {
+    StateChanged {
+        state: LinkState,
+    },
+    /// T1.4
+    Disconnected {
+        reason: LossReason,
+    },
+    /// T1.4
+    Reconnected {
+        after: Duration,
+    },
+    /// T4.3: `age` None = never updated.
+    FeaturesStale {
+        age: Option<Duration>,
+    },
+    FeaturesFresh,
+    FeaturesUpdated {
+        ok: bool,
+    },
+    AuthInfoRefreshed {
+        expires_in: Duration,
+    },
+    AuthInfoFailed {
+        code: ErrorCode,
+    },
+    /// T3.5: configuration error; no retry.
+    ConfigMismatch,
+    PreviewBound {
+        width: u32,
+        height: u32,
+    },
+    /// T6.4
+    PreviewAspect {
+        width: u32,
+        height: u32,
+    },
+    RecognitionFailed {
+        flow_id: FlowId,
+        err_code: i64,
+    },
+    FlowEnded(FlowReport),
+    /// Gate mode (T1.3): a user was recognised.
+    GateRecognised {
+        user_id: String,
+    },
+    /// The credential of a flow is in the outbox under this key.
+    PaymentQueued {
+        flow_id: FlowId,
+        idempotency_key: String,
+    },
+    PaymentFinal {
+        idempotency_key: String,
+        state: PaymentState,
+    },
+    /// T8
+    RestartPlanned {
+        at_unix_ms: i64,
+    },
+    RestartNow,
+}
+
+/// A snapshot, cheap to read from any thread (the Kotlin `StateFlow` polls it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub state: LinkState,
+    pub features_ready: bool,
+    pub features_stale: bool,
+    pub last_feature_update_unix_ms: Option<i64>,
+    pub authinfo_valid_for: Option<Duration>,
+    pub authinfo_refreshes: u64,
+    pub config_mismatch: bool,
+    pub disconnects: u64,
+    pub reconnects: u64,
+    pub init_calls: u64,
+    pub preview_bound: bool,
+    pub flow_running: bool,
+    pub gate_running: bool,
+    pub flows: BTreeMap<&'static str, u64>,
+    pub last_outcome: Option<&'static str>,
+    pub payments_queued: u64,
+    pub payments_final: BTreeMap<&'static str, u64>,
+    pub next_restart_unix_ms: Option<i64>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            state: LinkState::Uninitialised,
+            features_ready: false,
+            features_stale: false,
+            last_feature_update_unix_ms: None,
+            authinfo_valid_for: None,
+            authinfo_refreshes: 0,
+            config_mismatch: false,
+            disconnects: 0,
+            reconnects: 0,
+            init_calls: 0,
+            preview_bound: false,
+            flow_running: false,
+            gate_running: false,
+            flows: BTreeMap::new(),
+            last_outcome: None,
+            payments_queued: 0,
+            payments_final: BTreeMap::new(),
+            next_restart_unix_ms: None,
+        }
+    }
+}
+
+pub fn state_label(s: PaymentState) -> &'static str {
+    match s {
+        PaymentState::Processing => "processing",
+        PaymentState::Paid => "paid",
+        PaymentState::Failed => "failed",
+    }
+}
