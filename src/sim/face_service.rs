@@ -11,11 +11,12 @@
 //! own RNG from the service's RNG when it starts.
 
 mod config;
+mod recognition;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -40,10 +41,6 @@ pub const SIM_ERR_UPDATE_FAILED: i64 = 990_000_002;
 pub const SIM_ERR_FEATURES_NOT_UPDATED: i64 = 990_000_003;
 /// A request parameter is missing or invalid (empty appid, zero-sized surface, …).
 pub const SIM_ERR_INVALID_PARAM: i64 = 990_000_004;
-
-/// Recognition failure codes drawn for random failures.
-const RECOGNITION_FAILURES: [i64; 5] =
-    [ERR_NO_MATCHING_USER, ERR_SIMILAR_FACES, ERR_USER_STATUS_ABNORMAL, ERR_RISK_CONTROL, ERR_FACE_NOT_RECOGNISED];
 
 /// The simulated service. Build with [`SimFaceService::new`]; drive faults with the
 /// control methods (`ota_restart`, `set_network`, `enroll_user`, `cancel_user`, `present`).
@@ -79,6 +76,8 @@ struct State {
     /// Bumped by every OTA restart: a call that started in an older generation never answers.
     generation: u64,
     down_until: Option<Instant>,
+    /// Calls of this generation waiting out their latency.
+    in_flight: u64,
     initialised: bool,
     initialising_left: u32,
     /// Bumped at every init and teardown: stale auto-refresh tasks exit.
@@ -158,6 +157,22 @@ async fn hang<T>() -> T {
     std::future::pending().await
 }
 
+/// A call waiting out its latency. Dropped before it answers (the caller gave up), it
+/// leaves the in-flight count; an OTA restart turns every in-flight call into a hung one.
+struct InFlight<'a> {
+    inner: &'a Inner,
+    generation: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut s = self.inner.state.lock();
+        if s.generation == self.generation {
+            s.in_flight -= 1;
+        }
+    }
+}
+
 fn fail(code: ReturnCode, err_code: i64) -> VendorError {
     VendorError::new(code, err_code)
 }
@@ -174,6 +189,7 @@ impl SimFaceService {
             rng,
             generation: 0,
             down_until: None,
+            in_flight: 0,
             initialised: false,
             initialising_left: cfg.initialising_answers,
             life: 0,
@@ -207,11 +223,29 @@ impl SimFaceService {
     pub fn ota_restart(&self, down_for: Duration) {
         let mut s = self.inner.state.lock();
         s.generation += 1;
+        s.stats.hung_calls += std::mem::take(&mut s.in_flight);
         s.down_until = Some(Instant::now() + down_for);
         s.teardown();
         s.initialising_left = self.inner.cfg.initialising_answers;
         s.stats.ota_restarts += 1;
+        let generation = s.generation;
+        drop(s);
         tracing::debug!(down_for = ?down_for, "sim face service: OTA restart");
+        if !self.inner.cfg.init_callback_on_reconnect {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            tokio::time::sleep(down_for).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let s = inner.state.lock();
+            if s.generation == generation {
+                // The vendor client reconnects and fires its init callback again, although
+                // the restarted service is not initialised.
+                s.emit(ServiceEvent::InitCallback { ok: true });
+            }
+        });
     }
 
     /// Whether the service is down (inside an OTA restart window).
@@ -269,17 +303,26 @@ impl SimFaceService {
                 None
             } else {
                 let wait = sample(&mut s.rng, latency);
+                if !wait.is_zero() {
+                    s.in_flight += 1;
+                }
                 Some((s.generation, wait))
             }
         };
         let Some((generation, wait)) = ticket else { return hang().await };
-        pause(wait).await;
+        if wait.is_zero() {
+            return self.inner.state.lock();
+        }
+        let parked = InFlight { inner: &self.inner, generation };
+        tokio::time::sleep(wait).await;
+        std::mem::forget(parked);
         {
             let mut s = self.inner.state.lock();
-            if s.generation == generation && !s.is_down() {
+            if s.generation == generation {
+                s.in_flight -= 1;
                 return s;
             }
-            s.stats.hung_calls += 1;
+            // Counted as hung by `ota_restart`.
         }
         hang().await
     }
@@ -304,80 +347,6 @@ impl SimFaceService {
                 }
             }
         });
-    }
-}
-
-/// One verification, run as one spawned task: first frame, then attempts until a success
-/// (or forever for failures, or nothing for [`Presence::Nobody`]). Every event is sent
-/// under the lock after checking the epoch, so nothing fires after a stop, a restart or
-/// an OTA restart.
-async fn run_verification(
-    weak: Weak<Inner>,
-    epoch: u64,
-    session: u64,
-    mut rng: ChaCha8Rng,
-    presence: Presence,
-    first_frame: Duration,
-) {
-    pause(first_frame).await;
-    let recognition = {
-        let Some(inner) = weak.upgrade() else { return };
-        let s = inner.state.lock();
-        if s.verify_epoch != epoch {
-            return;
-        }
-        s.emit(ServiceEvent::Recognition { session, event: RecognitionEvent::FirstFrame });
-        inner.cfg.recognition
-    };
-    if presence == Presence::Nobody {
-        return;
-    }
-    loop {
-        pause(sample(&mut rng, recognition)).await;
-        let Some(inner) = weak.upgrade() else { return };
-        let mut s = inner.state.lock();
-        if s.verify_epoch != epoch {
-            return;
-        }
-        let cfg = &inner.cfg;
-        let (user, forced_ext) = match presence {
-            Presence::User(i) => (Some(i), false),
-            Presence::ExtVerify(i) => (Some(i), true),
-            Presence::Failing(_) | Presence::Random | Presence::Nobody => (None, false),
-        };
-        let failure = if let Presence::Failing(code) = presence {
-            Some(code)
-        } else if chance(&mut rng, cfg.p_recognition_fail) {
-            Some(RECOGNITION_FAILURES[rng.random_range(0..RECOGNITION_FAILURES.len())])
-        } else if !user.and_then(|i| s.users.get(i)).is_some_and(|u| u.on_device) {
-            Some(ERR_NO_MATCHING_USER)
-        } else {
-            None
-        };
-        if let Some(err_code) = failure {
-            s.stats.recognitions_failed += 1;
-            s.emit(ServiceEvent::Recognition {
-                session,
-                event: RecognitionEvent::Failed { err_code, need_restart_verify: false },
-            });
-            continue;
-        }
-        let idx = user.expect("a failure is chosen when no user is present");
-        let need_ext_verify = forced_ext || chance(&mut rng, cfg.p_need_ext_verify);
-        let face_verify_id = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
-        let info = s.users[idx].user.user_info();
-        s.stats.recognitions_ok += 1;
-        if need_ext_verify {
-            s.stats.ext_verify_requests += 1;
-        }
-        if let Some(sess) = s.session.as_mut() {
-            sess.recognised = Some(Matched { user: idx, need_ext_verify });
-        }
-        s.emit(ServiceEvent::Recognition {
-            session,
-            event: RecognitionEvent::Recognised { need_ext_verify, face_verify_id, users: vec![info] },
-        });
-        return;
     }
 }
 
@@ -532,7 +501,7 @@ impl FaceService for SimFaceService {
             let epoch = s.verify_epoch;
             drop(s);
             let weak = Arc::downgrade(&self.inner);
-            tokio::spawn(run_verification(weak, epoch, p.session, rng, presence, first_frame));
+            tokio::spawn(recognition::run(weak, epoch, p.session, rng, presence, first_frame));
             Ok(())
         })
     }

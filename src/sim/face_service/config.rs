@@ -56,6 +56,10 @@ pub struct SimConfig {
     /// The real service may call back twice on preview setup. The trait returns one
     /// result per call, so this only counts `SimStats::preview_double_callbacks`.
     pub double_preview_callback: bool,
+    /// When the service comes back from an OTA restart, fire `InitCallback{ok:true}` on
+    /// its own, as the vendor client does on every reconnect, although the service is
+    /// not initialised (needs a tokio runtime when `ota_restart` is called).
+    pub init_callback_on_reconnect: bool,
     /// Wall clock for `last_update_data_time`; `None` = a [`super::VirtualWallClock`]
     /// started when the service is built (follows paused tokio time).
     pub clock: Option<Arc<dyn Clock>>,
@@ -81,6 +85,7 @@ impl Default for SimConfig {
             users: 200,
             auto_refresh_every: Duration::from_secs(90),
             double_preview_callback: false,
+            init_callback_on_reconnect: false,
             clock: None,
         }
     }
@@ -133,6 +138,7 @@ impl std::fmt::Debug for SimConfig {
             .field("users", &self.users)
             .field("auto_refresh_every", &self.auto_refresh_every)
             .field("double_preview_callback", &self.double_preview_callback)
+            .field("init_callback_on_reconnect", &self.init_callback_on_reconnect)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
             .finish()
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::{sleep, timeout, Instant};
 
+use super::recognition::RECOGNITION_FAILURES;
 use super::*;
 
 type Rx = UnboundedReceiver<ServiceEvent>;
@@ -498,4 +499,37 @@ async fn instant_preset_takes_no_virtual_time() {
     }
     assert_eq!(t0.elapsed(), Duration::ZERO);
     assert_eq!(sim.stats().order_violations(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn t1_1_calls_abandoned_at_their_deadline_count_as_hung_only_across_an_ota() {
+    let (sim, mut rx) = start(SimConfig { update_features: fixed(5_000), ..quiet(19) });
+    ready(&sim, &mut rx).await;
+    // A slow call abandoned by its caller is not a hung call.
+    assert!(timeout(Duration::from_secs(1), sim.update_features()).await.is_err());
+    assert_eq!(sim.stats().hung_calls, 0);
+    // A call in flight when the service restarts is, even if its caller gives up.
+    let parked = {
+        let sim = sim.clone();
+        tokio::spawn(async move { timeout(Duration::from_secs(3), sim.update_features()).await })
+    };
+    sleep(Duration::from_millis(100)).await;
+    sim.ota_restart(Duration::from_secs(1));
+    assert!(parked.await.expect("task").is_err(), "the deadline catches it");
+    assert_eq!(sim.stats().hung_calls, 1);
+    assert_eq!(sim.sdk_info().await.map(|_| ()), Err(err(ReturnCode::Error, ERR_NOT_INITIALISED)));
+    assert_eq!(sim.stats().hung_calls, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn t2_1_reconnect_fires_init_callback_again_without_init() {
+    let (sim, mut rx) = start(SimConfig { init_callback_on_reconnect: true, ..quiet(20) });
+    ready(&sim, &mut rx).await;
+    sim.ota_restart(Duration::from_secs(30));
+    sleep(Duration::from_secs(29)).await;
+    assert!(drain(&mut rx).is_empty(), "nothing while down");
+    assert_eq!(next(&mut rx).await, ServiceEvent::InitCallback { ok: true });
+    assert!(!sim.is_initialised(), "the callback does not mean initialised");
+    assert_eq!(sim.start_verify(verify(1)).await, Err(err(ReturnCode::Error, ERR_NOT_INITIALISED)));
+    assert_eq!(sim.stats().inits_ok, 1);
 }
