@@ -7,8 +7,11 @@
 //! without network (T4); camera reopen cost when not preloaded (T5); preview binding (T6);
 //! recognition failures that restart by themselves, `need_ext_verify`, and the vendor's
 //! ordering errors, counted in [`SimStats`] so tests prove the engine never triggers them
-//! (T7). A seed reproduces a run given the same call order: each verification draws its
-//! own RNG from the service's RNG when it starts.
+//! (T7). It is stricter than the vendor where the SPEC is: `start_verify` needs a feature
+//! update since the last init (T4.4), also after an OTA restart. Update times come from an
+//! injectable clock, by default a [`VirtualWallClock`] that follows paused tokio time. A
+//! seed reproduces a run given the same call order: each verification draws its own RNG
+//! from the service's RNG when it starts.
 
 mod config;
 mod recognition;
@@ -25,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-pub use self::config::{Latency, Presence, SimConfig, SimStats, ZERO};
+pub use self::config::{Latency, Presence, SimConfig, SimStats, ALL_OPS, ZERO};
 pub use super::population::SimUser;
 pub use super::virtual_clock::VirtualWallClock;
 use crate::clock::{unix_ms, Clock};
@@ -209,6 +212,17 @@ impl SimFaceService {
 
     pub fn config(&self) -> &SimConfig {
         &self.inner.cfg
+    }
+
+    /// The wall clock that stamps `last_update_data_time`: give the engine the same clock
+    /// so that its "older than 10 minutes" check (T4.3) runs on the same (virtual) time.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// `last_update_data_time` as `sdk_info` would answer it, without making a call.
+    pub fn last_update_data_time_ms(&self) -> Option<i64> {
+        self.inner.state.lock().last_update_ms
     }
 
     /// A snapshot of the counters.

@@ -206,6 +206,22 @@ pub struct SimStats {
 
 const OPS: usize = 12;
 
+/// Every operation, in the order of [`SimStats::calls_by_op`].
+pub const ALL_OPS: [Op; OPS] = [
+    Op::Init,
+    Op::RawData,
+    Op::Preload,
+    Op::UpdateFeatures,
+    Op::SdkInfo,
+    Op::SetPreview,
+    Op::RemovePreview,
+    Op::StartVerify,
+    Op::StopVerify,
+    Op::Finish,
+    Op::Credential,
+    Op::Release,
+];
+
 fn op_index(op: Op) -> usize {
     match op {
         Op::Init => 0,
@@ -227,6 +243,11 @@ impl SimStats {
     /// Calls made to `op` (answered, failed or hung).
     pub fn calls(&self, op: Op) -> u64 {
         self.calls[op_index(op)]
+    }
+
+    /// Calls per operation, every operation listed (for summaries).
+    pub fn calls_by_op(&self) -> impl Iterator<Item = (Op, u64)> + '_ {
+        ALL_OPS.iter().map(|&op| (op, self.calls(op)))
     }
 
     /// All calls made.

@@ -251,6 +251,8 @@ async fn t4_3_stale_without_network() {
     let info = sim.sdk_info().await.expect("info");
     assert_eq!(info.last_update_data_time_ms, Some(last), "auto refreshes failed silently");
     assert!(unix_ms(clock.wall()) - last > 10 * 60 * 1000, "stale by the service's own clock");
+    assert_eq!(unix_ms(sim.clock().wall()), unix_ms(clock.wall()));
+    assert_eq!(sim.last_update_data_time_ms(), Some(last));
     assert!(sim.stats().auto_refreshes >= 7);
     // A newly enrolled user cannot pay; a cancelled one still can.
     sim.present(Presence::User(enrolled));
@@ -316,6 +318,11 @@ async fn t6_preview_needs_a_sized_surface_and_is_counted() {
     let st = sim.stats();
     assert_eq!((st.preview_binds, st.preview_removes, st.preview_double_callbacks), (1, 1, 1));
     assert_eq!(st.calls(Op::SetPreview), 3);
+    let by_op: Vec<_> = st.calls_by_op().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(
+        by_op,
+        [(Op::Init, 1), (Op::Preload, 1), (Op::UpdateFeatures, 1), (Op::SetPreview, 3), (Op::RemovePreview, 1)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
