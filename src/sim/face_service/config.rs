@@ -32,7 +32,8 @@ pub struct SimConfig {
     pub preload: Latency,
     /// From `start_verify` to `FirstFrame`.
     pub first_frame: Latency,
-    /// From the first frame (and from each automatic restart) to a result.
+    /// From the first frame (and from each automatic restart, then at least 50 ms so that
+    /// zero latency cannot spin) to a result.
     pub recognition: Latency,
     /// Added to the first frame when the camera is cold (not preloaded since init, or
     /// after release/OTA). SPEC T5: 1–2 s.

@@ -17,6 +17,10 @@ use crate::terminal::face_service::*;
 pub(super) const RECOGNITION_FAILURES: [i64; 5] =
     [ERR_NO_MATCHING_USER, ERR_SIMILAR_FACES, ERR_USER_STATUS_ABNORMAL, ERR_RISK_CONTROL, ERR_FACE_NOT_RECOGNISED];
 
+/// The least time between a failure and the next attempt: with zero latencies a face that
+/// keeps failing must not spin the runtime or flood the listener.
+pub(super) const RESTART_FLOOR: Duration = Duration::from_millis(50);
+
 /// One verification, run as one spawned task: first frame, then attempts until a success
 /// (or forever for failures, or nothing for [`Presence::Nobody`]). Every event is sent
 /// under the lock after checking the epoch, so nothing fires after a stop, a restart or
@@ -42,8 +46,10 @@ pub(super) async fn run(
     if presence == Presence::Nobody {
         return;
     }
+    let mut restart = false;
     loop {
-        pause(sample(&mut rng, recognition)).await;
+        let wait = sample(&mut rng, recognition);
+        pause(if restart { wait.max(RESTART_FLOOR) } else { wait }).await;
         let Some(inner) = weak.upgrade() else { return };
         let mut s = inner.state.lock();
         if s.verify_epoch != epoch {
@@ -70,6 +76,7 @@ pub(super) async fn run(
                 session,
                 event: RecognitionEvent::Failed { err_code, need_restart_verify: false },
             });
+            restart = true;
             continue;
         }
         let idx = user.expect("a failure is chosen when no user is present");

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::{sleep, timeout, Instant};
 
-use super::recognition::RECOGNITION_FAILURES;
+use super::recognition::{RECOGNITION_FAILURES, RESTART_FLOOR};
 use super::*;
 
 type Rx = UnboundedReceiver<ServiceEvent>;
@@ -539,4 +539,18 @@ async fn t2_1_reconnect_fires_init_callback_again_without_init() {
     assert!(!sim.is_initialised(), "the callback does not mean initialised");
     assert_eq!(sim.start_verify(verify(1)).await, Err(err(ReturnCode::Error, ERR_NOT_INITIALISED)));
     assert_eq!(sim.stats().inits_ok, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn t7_1_failing_face_with_zero_latency_restarts_without_spinning() {
+    let (sim, mut rx) = start(SimConfig::instant(21));
+    ready(&sim, &mut rx).await;
+    sim.present(Presence::Failing(ERR_FACE_NOT_RECOGNISED));
+    sim.start_verify(verify(1)).await.expect("start");
+    sleep(Duration::from_secs(1)).await;
+    let events = drain(&mut rx);
+    assert_eq!(events.first(), Some(&ServiceEvent::Recognition { session: 1, event: RecognitionEvent::FirstFrame }));
+    let failures = events.len() - 1;
+    assert!((19..=21).contains(&failures), "one attempt per {RESTART_FLOOR:?}: {failures}");
+    sim.stop_verify().await.expect("stop");
 }
