@@ -3,4 +3,6 @@
 //! take `now` and events and return decisions); only `runtime` owns timers and IO.
 
 pub mod backend;
+pub mod backend_http;
 pub mod face_service;
+pub mod outbox;
