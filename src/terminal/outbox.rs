@@ -24,7 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::Timing;
 use crate::error::{Error, Result, Secret};
 use crate::store::{Store, StorePath};
-use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState, PaymentStatus};
+use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
 use crate::terminal::backend_http::{is_rejection, is_retryable};
 
 const SCHEMA: &str = "
@@ -413,31 +413,18 @@ impl Inner {
         Ok(())
     }
 
-    /// Commits the backend's answer. A final state erases the credential in the same
-    /// statement, so the two never disagree.
-    fn record_status(&self, seq: i64, st: &PaymentStatus) -> Result<()> {
-        let state = OutboxState::from_payment(st.state);
+    /// Commits a new state (with the payment id or error code when given). A final state
+    /// erases the credential in the same statement, so the two never disagree.
+    fn record_state(&self, seq: i64, state: OutboxState, payment_id: Option<&str>, error: Option<&str>) -> Result<()> {
         let db = self.db.lock();
         db.conn().execute(
             &format!(
-                "UPDATE outbox SET state = ?2, payment_id = ?3, updated_ms = ?4,
-                     face_token = CASE WHEN ?5 THEN NULL ELSE face_token END
+                "UPDATE outbox SET state = ?2, payment_id = COALESCE(?3, payment_id),
+                     last_error = COALESCE(?4, last_error), updated_ms = ?5,
+                     face_token = CASE WHEN ?6 THEN NULL ELSE face_token END
                  WHERE seq = ?1 AND state IN {OPEN_STATES}"
             ),
-            params![seq, state.as_str(), st.payment_id, now_ms(), state.is_final()],
-        )?;
-        Ok(())
-    }
-
-    /// The backend rejected the submission: final `Failed`, credential erased.
-    fn record_rejected(&self, seq: i64, code: &str) -> Result<()> {
-        let db = self.db.lock();
-        db.conn().execute(
-            &format!(
-                "UPDATE outbox SET state = 'FAILED', last_error = ?2, face_token = NULL, updated_ms = ?3
-                 WHERE seq = ?1 AND state IN {OPEN_STATES}"
-            ),
-            params![seq, code, now_ms()],
+            params![seq, state.as_str(), payment_id, error, now_ms(), state.is_final()],
         )?;
         Ok(())
     }
@@ -527,119 +514,74 @@ async fn run_worker(inner: Arc<Inner>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Drives one entry to a final state. Every step is committed before the next.
+/// Drives one entry to a final state: submit until the backend answers (or rejects),
+/// then poll while it is `Processing`. Every step is committed before the next.
 async fn deliver(inner: &Inner, seq: i64) -> Result<()> {
-    let Some(mut entry) = inner.load(seq)? else { return Ok(()) };
+    let Some(entry) = inner.load(seq)? else { return Ok(()) };
+    if entry.state.is_final() {
+        return Ok(());
+    }
     let key = entry.req.idempotency_key.clone();
+    let mut payment_id = entry.payment_id.filter(|_| entry.state == OutboxState::Processing);
     let mut rng = std::collections::hash_map::RandomState::new().hash_one(seq);
-    let mut failures: u32 = 0;
-    let mut polls_waited: u32 = 0;
+    let (mut failures, mut polls) = (0u32, 0u32);
     let mut next_poll: Option<Duration> = None;
     loop {
-        match entry.state {
-            OutboxState::Paid | OutboxState::Failed => return Ok(()),
-            OutboxState::Pending => {
-                let attempt = inner.record_attempt(seq, false)?;
-                match inner.backend.submit(entry.req.clone()).await {
-                    Ok(st) => {
-                        inner.record_status(seq, &st)?;
-                        inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
-                        entry.state = OutboxState::from_payment(st.state);
-                        entry.payment_id = Some(st.payment_id.clone());
-                        if st.state.is_final() {
-                            inner.emit(OutboxEvent::Final {
-                                key,
-                                payment_id: Some(st.payment_id),
-                                state: st.state,
-                                error: None,
-                            });
-                            return Ok(());
-                        }
-                        failures = 0;
-                    }
-                    Err(e) if is_rejection(&e) => {
-                        let code = error_label(&e);
-                        inner.record_rejected(seq, &code)?;
-                        tracing::warn!(seq, code = %code, "outbox: payment rejected by the backend");
-                        inner.emit(OutboxEvent::Final {
-                            key,
-                            payment_id: None,
-                            state: PaymentState::Failed,
-                            error: Some(code),
-                        });
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        retry_later(inner, seq, &key, attempt, &e, failures, &mut rng).await?;
-                    }
+        let polling = payment_id.is_some();
+        let (attempt, answer) = match &payment_id {
+            None => (inner.record_attempt(seq, false)?, inner.backend.submit(entry.req.clone()).await),
+            Some(id) => {
+                polls += 1;
+                let wait = next_poll.take().unwrap_or_else(|| inner.backoff(polls, &mut rng));
+                tokio::time::sleep(wait).await;
+                (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
+            }
+        };
+        match answer {
+            Ok(st) => {
+                if !polling || st.state.is_final() {
+                    inner.record_state(seq, OutboxState::from_payment(st.state), Some(&st.payment_id), None)?;
+                }
+                if !polling {
+                    inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
+                    payment_id = Some(st.payment_id.clone());
+                }
+                if st.state.is_final() {
+                    inner.emit(OutboxEvent::Final { key, payment_id, state: st.state, error: None });
+                    return Ok(());
                 }
             }
-            OutboxState::Processing => {
-                let Some(payment_id) = entry.payment_id.clone() else {
-                    return Err(Error::Internal("outbox: processing entry without payment_id".into()));
+            Err(e) if is_rejection(&e) => {
+                let code = error_label(&e);
+                inner.record_state(seq, OutboxState::Failed, None, Some(&code))?;
+                tracing::warn!(seq, code = %code, polling, "outbox: rejected by the backend");
+                let state = PaymentState::Failed;
+                inner.emit(OutboxEvent::Final { key, payment_id, state, error: Some(code) });
+                return Ok(());
+            }
+            Err(e) => {
+                let code = error_label(&e);
+                if !is_retryable(&e) {
+                    // Neither a clear rejection nor a known transient failure (e.g. an
+                    // unreadable answer): the backend may hold the payment; keep trying.
+                    tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
+                }
+                inner.record_error(seq, &code)?;
+                let delay = if polling {
+                    let d = inner.backoff(polls + 1, &mut rng);
+                    next_poll = Some(d);
+                    d
+                } else {
+                    failures += 1;
+                    inner.backoff(failures, &mut rng)
                 };
-                polls_waited += 1;
-                let wait = next_poll.take().unwrap_or_else(|| inner.backoff(polls_waited, &mut rng));
-                tokio::time::sleep(wait).await;
-                let attempt = inner.record_attempt(seq, true)?;
-                match inner.backend.status(payment_id.clone()).await {
-                    Ok(st) if st.state.is_final() => {
-                        inner.record_status(seq, &PaymentStatus { payment_id: payment_id.clone(), state: st.state })?;
-                        inner.emit(OutboxEvent::Final {
-                            key,
-                            payment_id: Some(payment_id),
-                            state: st.state,
-                            error: None,
-                        });
-                        return Ok(());
-                    }
-                    Ok(_) => {}
-                    Err(e) if is_rejection(&e) => {
-                        let code = error_label(&e);
-                        inner.record_rejected(seq, &code)?;
-                        tracing::warn!(seq, code = %code, "outbox: status rejected by the backend");
-                        inner.emit(OutboxEvent::Final {
-                            key,
-                            payment_id: Some(payment_id),
-                            state: PaymentState::Failed,
-                            error: Some(code),
-                        });
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        // Poll delays grow anyway; report the next one and go on.
-                        inner.record_error(seq, &error_label(&e))?;
-                        let delay = inner.backoff(polls_waited + 1, &mut rng);
-                        next_poll = Some(delay);
-                        inner.emit(OutboxEvent::Retrying { key: key.clone(), attempt, delay, error: error_label(&e) });
-                    }
+                inner.emit(OutboxEvent::Retrying { key: key.clone(), attempt, delay, error: code });
+                if !polling {
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
     }
-}
-
-async fn retry_later(
-    inner: &Inner,
-    seq: i64,
-    key: &str,
-    attempt: u32,
-    e: &Error,
-    failures: u32,
-    rng: &mut u64,
-) -> Result<()> {
-    let code = error_label(e);
-    if !is_retryable(e) {
-        // Neither a clear rejection nor a known transient failure (e.g. an unreadable
-        // answer): the backend may hold the payment, so keep the credential and retry.
-        tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
-    }
-    inner.record_error(seq, &code)?;
-    let delay = inner.backoff(failures, rng);
-    inner.emit(OutboxEvent::Retrying { key: key.to_string(), attempt, delay, error: code });
-    tokio::time::sleep(delay).await;
-    Ok(())
 }
 
 #[cfg(test)]

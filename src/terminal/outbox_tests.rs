@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::*;
+use crate::terminal::backend::PaymentStatus;
 
 /// A scripted backend: each call pops the next scripted answer (default: success).
 #[derive(Default)]
