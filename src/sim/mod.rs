@@ -1,6 +1,7 @@
 //! Simulations of the services we cannot reach from a test machine: the vendor face
 //! service and mock servers. They follow API-NOTES exactly, including its errors.
 
+pub mod backend;
 pub mod face_service;
 pub mod population;
 pub mod virtual_clock;

@@ -4,8 +4,12 @@
 
 pub mod auth_info;
 pub mod backend;
+pub mod backend_http;
 pub mod face_service;
 pub mod features;
+pub mod health;
+pub mod lifecycle;
+pub mod outbox;
 pub mod preview;
 pub mod restart;
 pub mod verify;

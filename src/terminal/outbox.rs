@@ -1,0 +1,589 @@
+//! The durable payment outbox: it owns every payment credential (`face_token`, T7.8) from
+//! the moment the engine obtains it until the merchant backend has a final answer, and
+//! serves DESIGN "Nothing is lost" and the terminal ↔ backend contract (`POST/GET
+//! /facepay/v1/payments`, `docs/merchant-protocol.md`). An entry is committed to SQLite
+//! before [`OutboxHandle::enqueue`] returns; a worker delivers it at least once with
+//! exponential backoff and jitter (the backend deduplicates by `idempotency_key`, so
+//! at-least-once delivery is exactly-once payment), polls a `Processing` payment until it
+//! is `Paid` or `Failed`, commits and reports every state change, and erases the
+//! single-use credential once the entry is final. A restarted process resumes every
+//! non-final entry. No credential, phone or name ever reaches a log line or an error.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::Timing;
+use crate::error::{Error, Result, Secret};
+use crate::store::{Store, StorePath};
+use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
+use crate::terminal::backend_http::{is_rejection, is_retryable};
+
+const SCHEMA: &str = "
+PRAGMA synchronous = FULL;
+PRAGMA secure_delete = ON;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    face_token TEXT,
+    user_id TEXT NOT NULL,
+    out_user_id TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    organization_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payment_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    polls INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (state, seq);
+";
+
+const OPEN_STATES: &str = "('PENDING','PROCESSING')";
+
+/// Delivery timing of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxTiming {
+    /// First retry / poll delay (before jitter).
+    pub backoff_initial: Duration,
+    /// Cap of the retry / poll delay.
+    pub backoff_max: Duration,
+    /// How many entries are delivered at the same time (oldest first).
+    pub max_in_flight: usize,
+}
+
+impl OutboxTiming {
+    /// The engine's configured outbox backoff, 4 entries in flight.
+    pub fn from_timing(t: &Timing) -> Self {
+        OutboxTiming {
+            backoff_initial: Timing::ms(t.outbox_backoff_initial_ms),
+            backoff_max: Timing::ms(t.outbox_backoff_max_ms),
+            max_in_flight: 4,
+        }
+    }
+}
+
+impl Default for OutboxTiming {
+    fn default() -> Self {
+        OutboxTiming::from_timing(&Timing::default())
+    }
+}
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    /// Committed; the backend has not acknowledged it yet.
+    Pending,
+    /// The backend accepted it (`payment_id` known); deduction under way.
+    Processing,
+    /// Final: paid.
+    Paid,
+    /// Final: rejected by the backend or the deduction failed (see `last_error`).
+    Failed,
+}
+
+impl OutboxState {
+    pub fn is_final(self) -> bool {
+        matches!(self, OutboxState::Paid | OutboxState::Failed)
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "PENDING",
+            OutboxState::Processing => "PROCESSING",
+            OutboxState::Paid => "PAID",
+            OutboxState::Failed => "FAILED",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "PENDING" => OutboxState::Pending,
+            "PROCESSING" => OutboxState::Processing,
+            "PAID" => OutboxState::Paid,
+            "FAILED" => OutboxState::Failed,
+            other => return Err(Error::Internal(format!("outbox: unknown state {other:?}"))),
+        })
+    }
+    fn from_payment(s: PaymentState) -> Self {
+        match s {
+            PaymentState::Processing => OutboxState::Processing,
+            PaymentState::Paid => OutboxState::Paid,
+            PaymentState::Failed => OutboxState::Failed,
+        }
+    }
+}
+
+/// What the outbox knows of one payment. Holds no credential, so `Debug` is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub key: String,
+    pub payment_id: Option<String>,
+    pub state: OutboxState,
+    pub amount_fen: u64,
+    /// Submissions sent (each recorded before it was sent).
+    pub attempts: u32,
+    /// Status polls sent.
+    pub polls: u32,
+    /// Code of the last failure: the backend's code (`PARAM_ERROR`, `ORG_MCH_MISMATCH`, …)
+    /// or our error code name (`Network`, …).
+    pub last_error: Option<String>,
+}
+
+/// A committed state change of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxEvent {
+    /// The backend acknowledged the payment under this id.
+    Accepted { key: String, payment_id: String },
+    /// A submission or poll failed retryably; the next try is in `delay`.
+    Retrying { key: String, attempt: u32, delay: Duration, error: String },
+    /// The entry is final (its credential is erased). `payment_id` is `None` when the
+    /// backend rejected the submission itself; `error` then holds its code.
+    Final { key: String, payment_id: Option<String>, state: PaymentState, error: Option<String> },
+}
+
+/// The outbox constructor.
+pub struct Outbox;
+
+impl Outbox {
+    /// Opens the store, creates the table, and starts the worker, which resumes every
+    /// non-final entry left by an earlier process. Must be called inside a tokio runtime.
+    pub fn spawn(
+        store: StorePath,
+        backend: Arc<dyn PaymentBackend>,
+        timing: OutboxTiming,
+        events: UnboundedSender<OutboxEvent>,
+    ) -> Result<OutboxHandle> {
+        if timing.backoff_initial.is_zero() || timing.backoff_max < timing.backoff_initial {
+            return Err(Error::invalid_config("timing.outbox_backoff", "need 0 < initial <= max"));
+        }
+        let db = Store::open(&store)?;
+        db.ensure_schema(SCHEMA)?;
+        let inner = Arc::new(Inner {
+            db: Mutex::new(db),
+            backend,
+            timing: OutboxTiming { max_in_flight: timing.max_in_flight.max(1), ..timing },
+            events,
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let worker = tokio::spawn(run_worker(inner.clone()));
+        Ok(OutboxHandle { inner, worker: Arc::new(Mutex::new(Some(worker))) })
+    }
+}
+
+/// A handle on a running outbox. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxHandle {
+    inner: Arc<Inner>,
+    worker: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for OutboxHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxHandle").field("timing", &self.inner.timing).finish_non_exhaustive()
+    }
+}
+
+impl OutboxHandle {
+    /// Commits the payment durably, then wakes the worker. Enqueueing a key that is
+    /// already there is a no-op (never two payments); reusing a key for a payment with
+    /// different user, amount, organisation or device is refused.
+    pub fn enqueue(&self, req: PaymentRequest) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        check_request(&req)?;
+        let now = now_ms();
+        {
+            let mut db = self.inner.db.lock();
+            let tx = db.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx.execute(
+                "INSERT INTO outbox (idempotency_key, face_token, user_id, out_user_id, amount_fen,
+                     organization_id, device_id, state, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?8)
+                 ON CONFLICT(idempotency_key) DO NOTHING",
+                params![
+                    req.idempotency_key,
+                    req.face_token.expose(),
+                    req.user_id,
+                    req.out_user_id,
+                    req.amount_fen as i64,
+                    req.organization_id,
+                    req.device_id,
+                    now
+                ],
+            )?;
+            if inserted == 0 {
+                let same: bool = tx.query_row(
+                    "SELECT user_id = ?2 AND out_user_id = ?3 AND amount_fen = ?4 AND organization_id = ?5
+                         AND device_id = ?6
+                     FROM outbox WHERE idempotency_key = ?1",
+                    params![
+                        req.idempotency_key,
+                        req.user_id,
+                        req.out_user_id,
+                        req.amount_fen as i64,
+                        req.organization_id,
+                        req.device_id
+                    ],
+                    |r| r.get(0),
+                )?;
+                if !same {
+                    return Err(Error::invalid_arg("idempotency_key", "already used for a different payment"));
+                }
+                return Ok(());
+            }
+            tx.commit()?;
+        }
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// What the outbox knows of the payment with this idempotency key.
+    pub fn get(&self, key: &str) -> Result<Option<OutboxRecord>> {
+        let db = self.inner.db.lock();
+        db.conn()
+            .query_row(
+                "SELECT idempotency_key, payment_id, state, amount_fen, attempts, polls, last_error
+                 FROM outbox WHERE idempotency_key = ?1",
+                [key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, u32>(4)?,
+                        r.get::<_, u32>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(key, payment_id, state, amount, attempts, polls, last_error)| {
+                Ok::<_, Error>(OutboxRecord {
+                    key,
+                    payment_id,
+                    state: OutboxState::parse(&state)?,
+                    amount_fen: amount as u64,
+                    attempts,
+                    polls,
+                    last_error,
+                })
+            })
+            .transpose()
+    }
+
+    /// Number of entries that are not final yet.
+    pub fn pending(&self) -> Result<u64> {
+        let db = self.inner.db.lock();
+        let n: i64 =
+            db.conn()
+                .query_row(&format!("SELECT COUNT(*) FROM outbox WHERE state IN {OPEN_STATES}"), [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Stops the worker and every delivery in flight, and waits for it. Safe at any
+    /// point: every state change is committed, so the next [`Outbox::spawn`] resumes.
+    /// Later `enqueue` calls answer `Closed`.
+    pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+        let worker = self.worker.lock().take();
+        if let Some(w) = worker {
+            // A panic in the worker is a bug; it has already been reported by tokio.
+            let _ = w.await;
+        }
+    }
+}
+
+fn check_request(req: &PaymentRequest) -> Result<()> {
+    if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > crate::config::MAX_FIELD_LEN {
+        return Err(Error::invalid_arg("idempotency_key", "must be 1..=256 bytes"));
+    }
+    if req.face_token.is_empty() {
+        return Err(Error::invalid_arg("face_token", "must not be empty"));
+    }
+    if req.amount_fen == 0 {
+        return Err(Error::invalid_arg("amount_fen", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    crate::clock::unix_ms(std::time::SystemTime::now())
+}
+
+struct Inner {
+    db: Mutex<Store>,
+    backend: Arc<dyn PaymentBackend>,
+    timing: OutboxTiming,
+    events: UnboundedSender<OutboxEvent>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// One open entry, as loaded for delivery (holds the credential while not final).
+struct Entry {
+    req: PaymentRequest,
+    state: OutboxState,
+    payment_id: Option<String>,
+}
+
+impl Inner {
+    fn emit(&self, ev: OutboxEvent) {
+        // Nobody listening is fine: the store is the source of truth.
+        let _ = self.events.send(ev);
+    }
+
+    /// Oldest open entries not in `skip`, at most `limit`.
+    fn next_open(&self, skip: &HashSet<i64>, limit: usize) -> Result<Vec<i64>> {
+        let db = self.db.lock();
+        let mut st = db
+            .conn()
+            .prepare_cached(&format!("SELECT seq FROM outbox WHERE state IN {OPEN_STATES} ORDER BY seq LIMIT ?1"))?;
+        let rows = st.query_map([(limit + skip.len()) as i64], |r| r.get::<_, i64>(0))?;
+        let mut out = Vec::new();
+        for seq in rows {
+            let seq = seq?;
+            if !skip.contains(&seq) && out.len() < limit {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    fn load(&self, seq: i64) -> Result<Option<Entry>> {
+        let db = self.db.lock();
+        let row = db
+            .conn()
+            .query_row(
+                "SELECT idempotency_key, face_token, user_id, out_user_id, amount_fen, organization_id,
+                        device_id, state, payment_id
+                 FROM outbox WHERE seq = ?1",
+                [seq],
+                |r| {
+                    Ok((
+                        PaymentRequest {
+                            idempotency_key: r.get(0)?,
+                            face_token: Secret::new(r.get::<_, Option<String>>(1)?.unwrap_or_default()),
+                            user_id: r.get(2)?,
+                            out_user_id: r.get(3)?,
+                            amount_fen: r.get::<_, i64>(4)? as u64,
+                            organization_id: r.get(5)?,
+                            device_id: r.get(6)?,
+                        },
+                        r.get::<_, String>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(req, state, payment_id)| Ok(Entry { req, state: OutboxState::parse(&state)?, payment_id }))
+            .transpose()
+    }
+
+    /// Counts one more submission (or poll) before it is sent; returns the new count.
+    fn record_attempt(&self, seq: i64, poll: bool) -> Result<u32> {
+        let col = if poll { "polls" } else { "attempts" };
+        let db = self.db.lock();
+        Ok(db.conn().query_row(
+            &format!("UPDATE outbox SET {col} = {col} + 1, updated_ms = ?2 WHERE seq = ?1 RETURNING {col}"),
+            params![seq, now_ms()],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn record_error(&self, seq: i64, code: &str) -> Result<()> {
+        let db = self.db.lock();
+        db.conn().execute(
+            "UPDATE outbox SET last_error = ?2, updated_ms = ?3 WHERE seq = ?1",
+            params![seq, code, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Commits a new state (with the payment id or error code when given). A final state
+    /// erases the credential in the same statement, so the two never disagree.
+    fn record_state(&self, seq: i64, state: OutboxState, payment_id: Option<&str>, error: Option<&str>) -> Result<()> {
+        let db = self.db.lock();
+        db.conn().execute(
+            &format!(
+                "UPDATE outbox SET state = ?2, payment_id = COALESCE(?3, payment_id),
+                     last_error = COALESCE(?4, last_error), updated_ms = ?5,
+                     face_token = CASE WHEN ?6 THEN NULL ELSE face_token END
+                 WHERE seq = ?1 AND state IN {OPEN_STATES}"
+            ),
+            params![seq, state.as_str(), payment_id, error, now_ms(), state.is_final()],
+        )?;
+        Ok(())
+    }
+
+    fn backoff(&self, n: u32, rng: &mut u64) -> Duration {
+        backoff_delay(&self.timing, n, rng)
+    }
+}
+
+/// Exponential backoff with "equal jitter": the n-th (1-based) delay is drawn from
+/// `[d/2, d]` with `d = initial · 2^(n-1)` capped at `max`, and never below `initial`.
+fn backoff_delay(t: &OutboxTiming, n: u32, rng: &mut u64) -> Duration {
+    let d = t.backoff_initial.saturating_mul(1u32 << n.saturating_sub(1).min(20)).min(t.backoff_max);
+    let half = d / 2;
+    let span = (d - half).as_nanos() as u64;
+    let jitter = Duration::from_nanos(splitmix64(rng) % span.saturating_add(1));
+    (half + jitter).clamp(t.backoff_initial, t.backoff_max)
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The error code stored and reported for a failure: the backend's own code when it
+/// answered, else the name of our error code. Never carries personal data.
+fn error_label(e: &Error) -> String {
+    match e {
+        Error::Backend { code, .. } => code.clone(),
+        Error::ConfigMismatch(_) => "ORG_MCH_MISMATCH".to_string(),
+        other => format!("{:?}", other.code()),
+    }
+}
+
+async fn run_worker(inner: Arc<Inner>) {
+    let mut in_flight: HashSet<i64> = HashSet::new();
+    let mut task_seq: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    loop {
+        if inner.closed.load(Ordering::Acquire) {
+            break;
+        }
+        let free = inner.timing.max_in_flight.saturating_sub(in_flight.len());
+        if free > 0 {
+            match inner.next_open(&in_flight, free) {
+                Ok(seqs) => {
+                    for seq in seqs {
+                        in_flight.insert(seq);
+                        let inner = inner.clone();
+                        let handle = tasks.spawn(async move {
+                            if let Err(e) = deliver(&inner, seq).await {
+                                // Store trouble: the entry stays open and is picked up again.
+                                tracing::warn!(seq, code = ?e.code(), "outbox: delivery interrupted");
+                                tokio::time::sleep(inner.timing.backoff_max).await;
+                            }
+                        });
+                        task_seq.insert(handle.id(), seq);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(code = ?e.code(), "outbox: cannot read the store");
+                    tokio::time::sleep(inner.timing.backoff_initial).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!(panic = e.is_panic(), "outbox: delivery task ended abnormally");
+                        e.id()
+                    }
+                };
+                if let Some(seq) = task_seq.remove(&id) {
+                    in_flight.remove(&seq);
+                }
+            }
+        }
+    }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Drives one entry to a final state: submit until the backend answers (or rejects),
+/// then poll while it is `Processing`. Every step is committed before the next.
+async fn deliver(inner: &Inner, seq: i64) -> Result<()> {
+    let Some(entry) = inner.load(seq)? else { return Ok(()) };
+    if entry.state.is_final() {
+        return Ok(());
+    }
+    let key = entry.req.idempotency_key.clone();
+    let mut payment_id = entry.payment_id.filter(|_| entry.state == OutboxState::Processing);
+    let mut rng = std::collections::hash_map::RandomState::new().hash_one(seq);
+    let (mut failures, mut polls) = (0u32, 0u32);
+    let mut next_poll: Option<Duration> = None;
+    loop {
+        let polling = payment_id.is_some();
+        let (attempt, answer) = match &payment_id {
+            None => (inner.record_attempt(seq, false)?, inner.backend.submit(entry.req.clone()).await),
+            Some(id) => {
+                polls += 1;
+                let wait = next_poll.take().unwrap_or_else(|| inner.backoff(polls, &mut rng));
+                tokio::time::sleep(wait).await;
+                (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
+            }
+        };
+        match answer {
+            Ok(st) => {
+                if !polling || st.state.is_final() {
+                    inner.record_state(seq, OutboxState::from_payment(st.state), Some(&st.payment_id), None)?;
+                }
+                if !polling {
+                    inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
+                    payment_id = Some(st.payment_id.clone());
+                }
+                if st.state.is_final() {
+                    inner.emit(OutboxEvent::Final { key, payment_id, state: st.state, error: None });
+                    return Ok(());
+                }
+            }
+            Err(e) if is_rejection(&e) => {
+                let code = error_label(&e);
+                inner.record_state(seq, OutboxState::Failed, None, Some(&code))?;
+                tracing::warn!(seq, code = %code, polling, "outbox: rejected by the backend");
+                let state = PaymentState::Failed;
+                inner.emit(OutboxEvent::Final { key, payment_id, state, error: Some(code) });
+                return Ok(());
+            }
+            Err(e) => {
+                let code = error_label(&e);
+                if !is_retryable(&e) {
+                    // Neither a clear rejection nor a known transient failure (e.g. an
+                    // unreadable answer): the backend may hold the payment; keep trying.
+                    tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
+                }
+                inner.record_error(seq, &code)?;
+                let delay = if polling {
+                    let d = inner.backoff(polls + 1, &mut rng);
+                    next_poll = Some(d);
+                    d
+                } else {
+                    failures += 1;
+                    inner.backoff(failures, &mut rng)
+                };
+                inner.emit(OutboxEvent::Retrying { key: key.clone(), attempt, delay, error: code });
+                if !polling {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;
