@@ -82,6 +82,17 @@ impl VirtualClock {
     pub fn starting_at(wall: SystemTime) -> Self {
         VirtualClock { mono_base: tokio::time::Instant::now(), wall_base: wall }
     }
+
+    /// Starts at the current system wall time.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::now())
+    }
+}
+
+impl Default for VirtualClock {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Clock for VirtualClock {
@@ -90,5 +101,27 @@ impl Clock for VirtualClock {
     }
     fn wall(&self) -> SystemTime {
         self.wall_base + (tokio::time::Instant::now() - self.mono_base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn virtual_wall_time_follows_virtual_time() {
+        let c = VirtualClock::starting_at(UNIX_EPOCH + Duration::from_secs(1_000));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(c.wall(), UNIX_EPOCH + Duration::from_secs(1_600));
+    }
+
+    #[test]
+    fn manual_clock_wall_jumps_leave_monotonic_time_alone() {
+        let c = ManualClock::new(UNIX_EPOCH + Duration::from_secs(100));
+        let m = c.now();
+        c.jump_wall(false, Duration::from_secs(50));
+        c.advance(Duration::from_secs(1));
+        assert_eq!(c.now() - m, Duration::from_secs(1));
+        assert_eq!(c.wall(), UNIX_EPOCH + Duration::from_secs(51));
     }
 }

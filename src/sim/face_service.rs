@@ -429,6 +429,9 @@ impl FaceService for SimFaceService {
             let faulty = chance(&mut s.rng, self.inner.cfg.p_update_fail);
             if !s.network_up || faulty {
                 s.stats.updates_failed += 1;
+                // Seed §1.4: before the first recognition one update must have answered,
+                // success or failure (成功/失败都可以). The library itself is unchanged.
+                s.updated_since_init = true;
                 return Err(fail(ReturnCode::Fail, SIM_ERR_UPDATE_FAILED));
             }
             s.apply_update(unix_ms(self.inner.clock.wall()));

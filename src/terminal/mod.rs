@@ -5,6 +5,7 @@
 pub mod auth_info;
 pub mod backend;
 pub mod backend_http;
+pub mod engine;
 pub mod face_service;
 pub mod features;
 pub mod health;
@@ -12,4 +13,5 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod preview;
 pub mod restart;
+pub mod runtime;
 pub mod verify;

@@ -214,6 +214,17 @@ async fn t4_4_start_verify_refused_until_features_updated() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn t4_1_a_failed_first_update_also_opens_verification() {
+    let (sim, mut rx) = start(quiet(15));
+    sim.init(init_params()).await.expect("init");
+    sim.set_network(false);
+    assert_eq!(sim.update_features().await, Err(err(ReturnCode::Fail, SIM_ERR_UPDATE_FAILED)));
+    sim.start_verify(verify(1)).await.expect("an answered update, even a failed one, suffices");
+    assert_eq!(sim.stats().verify_without_features, 0);
+    drain(&mut rx);
+}
+
+#[tokio::test(start_paused = true)]
 async fn t4_2_auto_refresh_every_90s_without_callback() {
     let (sim, mut rx) = start(SimConfig { init: ZERO, update_features: ZERO, ..quiet(6) });
     ready(&sim, &mut rx).await;

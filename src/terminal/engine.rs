@@ -1,0 +1,248 @@
+//! The public handle of the terminal engine: [`Terminal`]. Every method is a message to
+//! the engine actor (`runtime`) answered through a oneshot; the actor owns every deadline
+//! (T1.1), so every call answers within its deadline with a typed result or a typed error,
+//! never a hang, and the futures need no particular async runtime. One engine serves the
+//! whole app (T2): it starts initialising in the background the moment it is created
+//! (T2.3), keeps the service connection for the life of the app (T2.2) and reconnects by
+//! itself (T1.2).
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::TerminalConfig;
+use crate::error::{Error, Result, Secret};
+use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
+use crate::terminal::face_service::{FaceService, Surface, UserInfo};
+use crate::terminal::health::{EngineEvent, Health};
+use crate::terminal::runtime::Actor;
+use crate::terminal::verify::FlowId;
+
+/// What the engine drives and talks to.
+#[derive(Clone)]
+pub struct Deps {
+    pub service: Arc<dyn FaceService>,
+    pub auth: Arc<dyn AuthInfoSource>,
+    pub payments: Arc<dyn PaymentBackend>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deps {
+    pub fn new(
+        service: Arc<dyn FaceService>,
+        auth: Arc<dyn AuthInfoSource>,
+        payments: Arc<dyn PaymentBackend>,
+    ) -> Self {
+        Deps { service, auth, payments, clock: Arc::new(SystemClock) }
+    }
+}
+
+/// A payment flow request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayRequest {
+    /// Amount in fen (分); must be positive.
+    pub amount_fen: u64,
+    pub out_trade_no: Option<String>,
+}
+
+/// The recognition callback's result (T7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognition {
+    pub user: UserInfo,
+    /// T7.6: auxiliary verification (`ext_verify`) is required before `finish`.
+    pub need_ext_verify: bool,
+}
+
+/// A payment whose credential is safely in the outbox (T7.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paid {
+    pub flow_id: FlowId,
+    pub idempotency_key: String,
+    pub user_id: String,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+
+pub(crate) enum Cmd {
+    Init(Reply<()>),
+    StartFlow(PayRequest, Reply<FlowId>),
+    WaitRecognition(FlowId, Reply<Recognition>),
+    ExtVerify(FlowId, Secret, Reply<()>),
+    Finish(FlowId, Reply<UserInfo>),
+    Credential(FlowId, Reply<String>),
+    Stop(FlowId, Reply<()>),
+    StartGate(Reply<()>),
+    StopGate(Reply<()>),
+    Surface(Option<Surface>, Reply<()>),
+    Release(Reply<()>),
+    Shutdown(Reply<()>),
+}
+
+/// The terminal engine. Cheap to clone; all clones drive the same engine.
+#[derive(Clone)]
+pub struct Terminal {
+    tx: mpsc::UnboundedSender<Cmd>,
+    events: broadcast::Sender<EngineEvent>,
+    health: Arc<Mutex<Health>>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Terminal {
+    /// Starts the engine on its own single-threaded runtime (one thread), as on a device.
+    pub fn start(config: TerminalConfig, deps: Deps) -> Result<Terminal> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("runtime: {e}")))?;
+        let (term, actor) = {
+            let _guard = rt.enter();
+            Self::prepare(config, deps)?
+        };
+        let thread = std::thread::Builder::new()
+            .name("facepay-engine".into())
+            .spawn(move || rt.block_on(actor.run()))
+            .map_err(|e| Error::Internal(format!("engine thread: {e}")))?;
+        *term.thread.lock() = Some(thread);
+        Ok(term)
+    }
+
+    /// Starts the engine as a task on the current tokio runtime (tests with paused time,
+    /// the demo's many simulated terminals).
+    pub fn spawn(config: TerminalConfig, deps: Deps) -> Result<Terminal> {
+        let (term, actor) = Self::prepare(config, deps)?;
+        tokio::spawn(actor.run());
+        Ok(term)
+    }
+
+    fn prepare(config: TerminalConfig, deps: Deps) -> Result<(Terminal, Actor)> {
+        config.validate()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        let health = Arc::new(Mutex::new(Health::default()));
+        let actor = Actor::new(config, deps, rx, events.clone(), health.clone())?;
+        Ok((Terminal { tx, events, health, thread: Arc::new(Mutex::new(None)) }, actor))
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// T2.1: idempotent. Resolves when the service is initialised and the first feature
+    /// update answered (T4.1), or with the error of the current init attempt (the engine
+    /// keeps retrying in the background).
+    pub async fn init(&self) -> Result<()> {
+        self.ask(Cmd::Init).await
+    }
+
+    /// Starts a payment flow (`startVerify`). Refused before the first feature update
+    /// (T4.4), while another flow runs, or without a valid authinfo.
+    pub async fn start_flow(&self, req: PayRequest) -> Result<FlowId> {
+        if req.amount_fen == 0 {
+            return Err(Error::invalid_arg("amount_fen", "must be positive"));
+        }
+        if let Some(n) = &req.out_trade_no {
+            if n.is_empty() || n.len() > 32 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c)) {
+                return Err(Error::invalid_arg("out_trade_no", "1-32 characters of [A-Za-z0-9_-|*]"));
+            }
+        }
+        self.ask(|r| Cmd::StartFlow(req, r)).await
+    }
+
+    /// Waits for the recognition callback of the flow (bounded by the flow timeout).
+    pub async fn wait_recognition(&self, flow: FlowId) -> Result<Recognition> {
+        self.ask(|r| Cmd::WaitRecognition(flow, r)).await
+    }
+
+    /// T7.6: the auxiliary verification the user entered (phone or its tail).
+    pub async fn ext_verify(&self, flow: FlowId, phone: Secret) -> Result<()> {
+        self.ask(|r| Cmd::ExtVerify(flow, phone, r)).await
+    }
+
+    /// `finishFaceVerify`: only after the recognition callback (T7.3) and, if asked, the
+    /// auxiliary verification (T7.6).
+    pub async fn finish(&self, flow: FlowId) -> Result<UserInfo> {
+        self.ask(|r| Cmd::Finish(flow, r)).await
+    }
+
+    /// `getFacePayCredential`: only after `finish` (T7.4), never after a cancel or failure
+    /// (T7.5). The credential goes straight into the durable outbox; the answer is the
+    /// payment's idempotency key.
+    pub async fn credential(&self, flow: FlowId) -> Result<String> {
+        self.ask(|r| Cmd::Credential(flow, r)).await
+    }
+
+    /// `stopVerify`: at any time; the flow ends and takes no further call (T7.7).
+    pub async fn stop(&self, flow: FlowId) -> Result<()> {
+        self.ask(|r| Cmd::Stop(flow, r)).await
+    }
+
+    /// A whole payment in the only legal order. `ext` answers the auxiliary verification
+    /// when the service asks for it (T7.6); `None` cancels the flow.
+    pub async fn pay(&self, req: PayRequest, ext: &(dyn Fn(&UserInfo) -> Option<Secret> + Sync)) -> Result<Paid> {
+        let flow = self.start_flow(req).await?;
+        let rec = self.wait_recognition(flow).await?;
+        if rec.need_ext_verify {
+            match ext(&rec.user) {
+                Some(phone) => self.ext_verify(flow, phone).await?,
+                None => {
+                    self.stop(flow).await?;
+                    return Err(Error::FlowCancelled);
+                }
+            }
+        }
+        let user = self.finish(flow).await?;
+        let idempotency_key = self.credential(flow).await?;
+        Ok(Paid { flow_id: flow, idempotency_key, user_id: user.user_id })
+    }
+
+    /// Continuous recognition for access control (T1.3): keeps running across service
+    /// restarts with no app action, until `stop_gate`.
+    pub async fn start_gate(&self) -> Result<()> {
+        self.ask(Cmd::StartGate).await
+    }
+
+    pub async fn stop_gate(&self) -> Result<()> {
+        self.ask(Cmd::StopGate).await
+    }
+
+    /// The preview surface was created or resized (T6).
+    pub async fn surface_changed(&self, surface: Surface) -> Result<()> {
+        self.ask(|r| Cmd::Surface(Some(surface), r)).await
+    }
+
+    /// The preview surface was destroyed (T6.1: bound again when recreated).
+    pub async fn surface_destroyed(&self) -> Result<()> {
+        self.ask(|r| Cmd::Surface(None, r)).await
+    }
+
+    /// `releaseWxpayface`: a documented last resort (T2.2). The engine never calls it by
+    /// itself; after it nothing reconnects until `init`.
+    pub async fn release(&self) -> Result<()> {
+        self.ask(Cmd::Release).await
+    }
+
+    /// The current health snapshot.
+    pub fn health(&self) -> Health {
+        self.health.lock().clone()
+    }
+
+    /// The event stream (T1.4). A slow reader loses the oldest events; counters in
+    /// [`Terminal::health`] never miss one.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stops the engine (tests, process exit). The service connection is not released.
+    pub async fn shutdown(&self) -> Result<()> {
+        let r = self.ask(Cmd::Shutdown).await;
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            h.join().map_err(|_| Error::Internal("engine thread panicked".into()))?;
+        }
+        r
+    }
+}
