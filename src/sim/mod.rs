@@ -2,6 +2,8 @@
 //! service and mock servers. They follow API-NOTES exactly, including its errors.
 
 pub mod backend;
+pub mod bench;
+pub mod demo;
 pub mod face_service;
 pub mod population;
 pub mod virtual_clock;

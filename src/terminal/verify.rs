@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Secret, Step};
 use crate::terminal::face_service::{
-    Credential, CredentialParams, FinishParams, RecogMode, UserInfo, VResult, VendorError,
+    Credential, CredentialParams, FinishParams, RecogMode, UserInfo, VResult, VendorError, ERR_SIMILAR_FACES,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -317,10 +317,17 @@ impl Flow {
             (State::Starting | State::Recognising { .. }, Input::Recognised { need_ext_verify, user }) => {
                 self.stamps.recognised = Some(now);
                 self.stamps.first_frame.get_or_insert(now);
-                let act = Action::Recognised { user: user.clone(), need_ext_verify };
-                if self.mode == RecogMode::Gate && !need_ext_verify {
+                if self.mode == RecogMode::Gate {
+                    // Nobody types a phone at a gate: a result that needs auxiliary
+                    // verification is a failed recognition there, and the gate goes on.
+                    if need_ext_verify {
+                        let failed = Outcome::Failed { step: Step::ExtVerify, err_code: ERR_SIMILAR_FACES };
+                        return self.end(failed, now, vec![], false);
+                    }
+                    let act = Action::Recognised { user, need_ext_verify };
                     return self.end(Outcome::Recognised, now, vec![act], false);
                 }
+                let act = Action::Recognised { user: user.clone(), need_ext_verify };
                 self.state = State::Recognised { user, need_ext: need_ext_verify };
                 Ok((self, vec![act]))
             }
@@ -552,5 +559,16 @@ mod tests {
         let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
         assert!(matches!(a.last(), Some(Action::Ended(Outcome::Recognised))));
         assert!(f.is_ended());
+    }
+
+    #[test]
+    fn t1_3_gate_flow_never_waits_for_an_ext_verify_nobody_can_give() {
+        let now = Instant::now();
+        let f = Flow::new(FlowId(3), 9, RecogMode::Gate, None, now, None, Duration::from_secs(5));
+        let f = step(f, Input::StartAnswered(Ok(())), now).0;
+        let (f, a) = step(f, Input::Recognised { need_ext_verify: true, user: user() }, now);
+        let failed = Outcome::Failed { step: Step::ExtVerify, err_code: ERR_SIMILAR_FACES };
+        assert_eq!(a, vec![Action::Ended(failed.clone())]);
+        assert_eq!(f.outcome(), Some(&failed));
     }
 }

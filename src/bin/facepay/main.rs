@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "facepay", version, about = "WeChat Pay offline face-payment integration kit")]
 struct Cli {
@@ -14,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Simulate a canteen day end to end (the main job).
+    Demo(demo::Args),
+    /// Run a benchmark suite.
+    Bench(bench::Args),
     /// Check a terminal configuration file (JSON) and print it with every default filled in.
     CheckConfig {
         /// The JSON file, as passed to `FacePay.init` on a terminal.
@@ -31,6 +38,8 @@ fn check_config(file: &PathBuf) -> Result<(), String> {
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::CheckConfig { file } => check_config(file),
     };
     if let Err(e) = result {

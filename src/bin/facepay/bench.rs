@@ -1,0 +1,55 @@
+//! `facepay bench <suite>`: the benchmark suites. Figures are printed next to their
+//! targets; nothing here fails because a machine is slow.
+
+use facepay::sim::bench;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub suite: Suite,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Suite {
+    /// Engine overhead per complete pay flow against a zero-latency simulated face service
+    /// (target p50 ≤ 20 µs, p99 ≤ 100 µs).
+    Flow {
+        /// Measured flows (after a warm-up of a tenth as many).
+        #[arg(long, default_value_t = 20_000)]
+        flows: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Init-to-ready with a cached authinfo (target ≤ 5 ms, no network call) and the idle
+    /// engine's threads and RSS over the bare process (targets ≤ 3 threads, ≤ 8 MB).
+    Startup {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
+    let value = serde_json::to_value(v).map_err(|e| e.to_string())?;
+    if json {
+        println!("{value}");
+    } else if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            println!("{k:<32}{v}");
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: &Args) -> Result<(), String> {
+    match &a.suite {
+        Suite::Flow { flows, json } => {
+            if *flows < 100 {
+                return Err("--flows must be at least 100".into());
+            }
+            print(&bench::flow(*flows).map_err(|e| e.to_string())?, *json)
+        }
+        Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
+    }
+}

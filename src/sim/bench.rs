@@ -1,0 +1,142 @@
+//! The terminal benchmark suites behind `facepay bench flow|startup`. They measure, they
+//! do not assert: targets are reported next to the figures (flow overhead p50 ≤ 20 µs,
+//! p99 ≤ 100 µs; init-to-ready with a cached authinfo ≤ 5 ms with no network call; an idle
+//! engine adds ≤ 3 threads and ≤ 8 MB RSS).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::TerminalConfig;
+use crate::error::{Error, Result};
+use crate::sim::backend::{SimBackend, SimBackendConfig};
+use crate::sim::face_service::{SimConfig, SimFaceService};
+use crate::terminal::engine::{Deps, PayRequest, Terminal};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowBench {
+    pub flows: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+    pub flows_per_s: f64,
+    pub target_p50_us: f64,
+    pub target_p99_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StartupBench {
+    pub init_to_ready_ms: f64,
+    pub authinfo_fetches_during_start: u64,
+    pub engine_threads: i64,
+    pub engine_rss_kb: i64,
+    pub target_ready_ms: f64,
+    pub target_threads: i64,
+    pub target_rss_kb: i64,
+}
+
+fn rt() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("runtime: {e}")))
+}
+
+fn instant_backend() -> Arc<SimBackend> {
+    SimBackend::new(SimBackendConfig::default())
+}
+
+/// Complete pay flows (start → recognition → finish → credential into the outbox) against
+/// a zero-latency simulator: what is left is the engine's own cost.
+pub fn flow(flows: usize) -> Result<FlowBench> {
+    let rt = rt()?;
+    rt.block_on(async {
+        let backend = instant_backend();
+        let sim = SimFaceService::new(SimConfig::instant(7));
+        let deps = Deps::new(sim, backend.clone(), backend);
+        let t = Terminal::spawn(TerminalConfig::example("bench-1", "http://backend.invalid"), deps)?;
+        t.init().await?;
+        while t.health().authinfo_valid_for.is_none() {
+            tokio::task::yield_now().await;
+        }
+        let req = PayRequest { amount_fen: 100, out_trade_no: None };
+        let none = |_: &crate::terminal::face_service::UserInfo| None;
+        for _ in 0..flows / 10 {
+            t.pay(req.clone(), &none).await?;
+        }
+        let mut v = Vec::with_capacity(flows);
+        let start = Instant::now();
+        for _ in 0..flows {
+            let a = Instant::now();
+            t.pay(req.clone(), &none).await?;
+            v.push(a.elapsed());
+        }
+        let wall = start.elapsed();
+        t.shutdown().await?;
+        v.sort();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        Ok(FlowBench {
+            flows,
+            p50_us: us(v[v.len() / 2]),
+            p99_us: us(v[(v.len() * 99) / 100]),
+            mean_us: us(wall) / flows as f64,
+            flows_per_s: flows as f64 / wall.as_secs_f64(),
+            target_p50_us: 20.0,
+            target_p99_us: 100.0,
+        })
+    })
+}
+
+fn proc_status(field: &str) -> Option<i64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Init-to-ready of an engine on its own thread with an authinfo cached by an earlier run,
+/// then the idle engine's threads and RSS over the process before it started.
+pub fn startup() -> Result<StartupBench> {
+    let dir = std::env::temp_dir().join(format!("facepay-bench-startup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = TerminalConfig::example("bench-1", "http://backend.invalid");
+    cfg.store_path = Some(dir.join("terminal.db").to_string_lossy().into_owned());
+    // An earlier run of the app fetched and persisted an authinfo.
+    {
+        let backend = instant_backend();
+        let deps = Deps::new(SimFaceService::new(SimConfig::instant(1)), backend.clone(), backend);
+        let t = Terminal::start(cfg.clone(), deps)?;
+        let rt = rt()?;
+        rt.block_on(async {
+            t.init().await?;
+            while t.health().authinfo_valid_for.is_none() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            t.shutdown().await
+        })?;
+    }
+    let caller = rt()?;
+    let backend = instant_backend();
+    let sim = SimFaceService::new(SimConfig::instant(2));
+    let threads0 = proc_status("Threads:").unwrap_or(0);
+    let rss0 = proc_status("VmRSS:").unwrap_or(0);
+    let t0 = Instant::now();
+    let t = Terminal::start(cfg, Deps::new(sim, backend.clone(), backend.clone()))?;
+    caller.block_on(t.init())?;
+    let ready = t0.elapsed();
+    let fetches = backend.stats().authinfo_fetches;
+    std::thread::sleep(Duration::from_millis(300));
+    let threads = proc_status("Threads:").unwrap_or(0) - threads0;
+    let rss = proc_status("VmRSS:").unwrap_or(0) - rss0;
+    caller.block_on(t.shutdown())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(StartupBench {
+        init_to_ready_ms: ready.as_secs_f64() * 1000.0,
+        authinfo_fetches_during_start: fetches,
+        engine_threads: threads,
+        engine_rss_kb: rss,
+        target_ready_ms: 5.0,
+        target_threads: 3,
+        target_rss_kb: 8 * 1024,
+    })
+}
