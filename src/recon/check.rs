@@ -302,3 +302,54 @@ pub fn cross_day(store: &Store, date: NaiveDate, bill: &DayCheck) -> ReconResult
     }
     Ok((cross_check(&ledger, &side), not_final))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(cc: Option<u64>, d: &[(&str, Option<bool>)]) -> SideToken {
+        SideToken { charge_count: cc, details: d.iter().map(|(s, f)| (s.to_string(), *f)).collect() }
+    }
+
+    #[test]
+    fn r6_three_counts_must_agree_and_codes_are_configurable() {
+        let ok = TokenCounts { charge_count: Some(2), details: 3, need_charge: 2, code_charged: 2 };
+        assert!(r6_agrees(&ok));
+        assert!(!r6_agrees(&TokenCounts { charge_count: Some(3), ..ok }));
+        assert!(!r6_agrees(&TokenCounts { code_charged: 1, ..ok }));
+        assert!(!r6_agrees(&TokenCounts { charge_count: None, ..ok }), "null ChargeCount counts as 0");
+        let codes = ChargedCodes::default();
+        assert!(codes.contains(Some("2016")) && codes.contains(Some("0")) && !codes.contains(Some("1001")));
+        assert!(!codes.contains(None), "R8: a null code is never charged");
+        let custom = ChargedCodes::parse("0, 1001").expect("parse");
+        assert!(custom.contains(Some("1001")) && !custom.contains(Some("2016")));
+        assert!(ChargedCodes::parse("0,,1").is_err());
+        assert!(ChargedCodes::parse("0;drop").is_err());
+    }
+
+    #[test]
+    fn r6_cross_check_reports_every_kind_of_mismatch() {
+        let mut ledger = BTreeMap::new();
+        let mut bill = BTreeMap::new();
+        ledger.insert("same".to_string(), side(Some(1), &[("a", Some(true)), ("b", Some(false))]));
+        bill.insert("same".to_string(), side(Some(1), &[("a", Some(true)), ("b", None)]));
+        ledger.insert("ledger-only".to_string(), side(Some(0), &[]));
+        bill.insert("bill-only".to_string(), side(Some(1), &[("x", Some(true))]));
+        ledger.insert("diff".to_string(), side(Some(1), &[("p", Some(true)), ("q", Some(false))]));
+        bill.insert("diff".to_string(), side(Some(2), &[("p", Some(false)), ("r", Some(true))]));
+        let r = cross_check(&ledger, &bill);
+        assert_eq!(r.ledger_only_tokens, vec!["ledger-only"]);
+        assert_eq!(r.bill_only_tokens, vec!["bill-only"]);
+        assert_eq!(r.ledger_only_details, vec![DetailRef { biz_token: "diff".into(), seq: "q".into() }]);
+        assert_eq!(r.bill_only_details, vec![DetailRef { biz_token: "diff".into(), seq: "r".into() }]);
+        assert_eq!(
+            r.need_charge_disagreements,
+            vec![FlagDisagreement { biz_token: "diff".into(), seq: "p".into(), ledger: Some(true), bill: Some(false) }]
+        );
+        assert_eq!(
+            r.charge_count_mismatches,
+            vec![CountMismatch { biz_token: "diff".into(), ledger: 1, bill: Some(2) }]
+        );
+        assert_eq!(r.mismatches(), 6, "false and null agree (both free, R8): `same` is clean");
+    }
+}

@@ -328,3 +328,134 @@ pub async fn sweep<S: DetectInfoSource>(
     }
     Ok(rep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recon::models::DetectDetail;
+    use crate::store::StorePath;
+
+    const T0: i64 = 1_780_000_000_000;
+
+    fn store() -> Store {
+        let s = Store::open(&StorePath::Memory).expect("store");
+        open(&s).expect("schema");
+        s
+    }
+
+    fn detail(seq: Option<&str>, charge: Option<bool>, errcode: Option<i64>, at: i64) -> DetectDetail {
+        DetectDetail {
+            req_time: seq.map(|_| at.to_string()),
+            seq: seq.map(str::to_string),
+            is_need_charge: charge,
+            errcode,
+            ..DetectDetail::default()
+        }
+    }
+
+    #[test]
+    fn r1_token_is_recorded_once_with_fetched_flag_unset() {
+        let s = store();
+        assert!(record_issued(&s, "tok-1", "1", T0).expect("record"));
+        assert!(!record_issued(&s, "tok-1", "1", T0 + 5).expect("second record is a no-op"));
+        let t = token(&s, "tok-1").expect("read").expect("stored");
+        assert_eq!((t.fetched, t.is_final, t.issued_at_ms), (false, false, T0));
+        assert!(record_issued(&s, "", "1", T0).is_err());
+        assert_eq!(open_tokens(&s).expect("open").len(), 1);
+    }
+
+    #[test]
+    fn r3_token_final_when_errcode_zero_or_after_two_hours() {
+        let p = SweepPolicy::default();
+        assert!(p.is_final(T0, Some(0), T0 + 60_000));
+        assert!(!p.is_final(T0, Some(2016), T0 + 2 * HOUR_MS));
+        assert!(p.is_final(T0, Some(2016), T0 + 2 * HOUR_MS + 1));
+        assert!(p.is_final(T0, None, T0 + 3 * HOUR_MS));
+        assert!(!p.is_final(T0, None, T0 + HOUR_MS));
+    }
+
+    #[test]
+    fn r3_sweep_decisions_step_with_time() {
+        let p = SweepPolicy::default();
+        assert_eq!(p.decide(T0, false, T0 + HOUR_MS), SweepDecision::Wait { at_ms: T0 + 2 * HOUR_MS + 1 });
+        assert_eq!(p.decide(T0, false, T0 + 2 * HOUR_MS + 1), SweepDecision::Fetch { alert: false });
+        assert_eq!(p.decide(T0, false, T0 + 59 * HOUR_MS), SweepDecision::Fetch { alert: false });
+        assert_eq!(p.decide(T0, false, T0 + 60 * HOUR_MS), SweepDecision::Fetch { alert: true });
+        assert_eq!(p.decide(T0, false, T0 + 72 * HOUR_MS), SweepDecision::Lost);
+        assert_eq!(p.decide(T0, true, T0 + 72 * HOUR_MS), SweepDecision::Done);
+    }
+
+    #[test]
+    fn r4_charges_count_is_need_charge_true_only_and_every_detail_is_stored() {
+        let mut s = store();
+        record_issued(&s, "tok", "1", T0).expect("record");
+        let text = DetectInfoText {
+            err_code: Some(2016),
+            liveness_detail: Some(vec![
+                detail(Some("a"), Some(true), Some(2016), T0 + 1),
+                detail(Some("b"), Some(false), Some(1001), T0 + 2),
+                detail(None, None, None, T0 + 3),
+                detail(Some("c"), Some(true), Some(0), T0 + 4),
+            ]),
+            ..DetectInfoText::default()
+        };
+        let row = store_detect_info(&mut s, &SweepPolicy::default(), "tok", T0 + HOUR_MS, Some(&text)).expect("store");
+        assert_eq!(row.charges, 2);
+        assert!(row.fetched && !row.is_final);
+        assert_eq!(charges(&s, "tok").expect("charges"), 2);
+        let n: i64 = s
+            .conn()
+            .query_row("SELECT COUNT(*) FROM recon_liveness WHERE biz_token='tok'", [], |r| r.get(0))
+            .expect("n");
+        assert_eq!(n, 4);
+        // A later fetch replaces the details (no duplicates) and R3 makes it final.
+        let row =
+            store_detect_info(&mut s, &SweepPolicy::default(), "tok", T0 + 3 * HOUR_MS, Some(&text)).expect("again");
+        assert!(row.is_final);
+        assert_eq!(row.fetch_count, 2);
+        let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM recon_liveness", [], |r| r.get(0)).expect("n");
+        assert_eq!(n, 4);
+    }
+
+    struct Fake(parking_lot::Mutex<Vec<String>>, Option<i64>);
+
+    impl DetectInfoSource for Fake {
+        async fn detect_info(&self, biz_token: &str, _rule: &str) -> ReconResult<Option<DetectInfoText>> {
+            self.0.lock().push(biz_token.to_string());
+            if biz_token == "gone" {
+                return Err(ReconError::Api {
+                    code: "InvalidParameterValue.BizTokenExpired".into(),
+                    message: String::new(),
+                    request_id: String::new(),
+                });
+            }
+            Ok(Some(DetectInfoText {
+                err_code: self.1,
+                liveness_detail: Some(vec![detail(Some("s1"), Some(true), self.1, T0 + 1)]),
+                ..DetectInfoText::default()
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn r2_sweeper_refetches_open_tokens_from_two_hours_and_alerts_near_72() {
+        let mut s = store();
+        let p = SweepPolicy::default();
+        record_issued(&s, "young", "1", T0).expect("record");
+        record_issued(&s, "old", "1", T0 - 65 * HOUR_MS).expect("record");
+        record_issued(&s, "gone", "1", T0 - 70 * HOUR_MS).expect("record");
+        record_issued(&s, "dead", "1", T0 - 80 * HOUR_MS).expect("record");
+        let src = Fake(parking_lot::Mutex::new(Vec::new()), Some(2016));
+        let rep = sweep(&mut s, &src, &p, T0 + HOUR_MS).await.expect("sweep");
+        assert_eq!(rep.waiting, 1, "the young token waits for its 2 h mark");
+        assert_eq!(*src.0.lock(), vec!["gone".to_string(), "old".to_string()]);
+        assert_eq!(rep.became_final, 1, "old is past 2 h: final");
+        let lost: Vec<&str> = rep.alerts.iter().filter(|a| a.lost).map(|a| a.biz_token.as_str()).collect();
+        assert_eq!(lost, vec!["dead", "gone"]);
+        let rep = sweep(&mut s, &src, &p, T0 + 2 * HOUR_MS + 1).await.expect("sweep");
+        assert_eq!((rep.open, rep.fetched, rep.became_final), (1, 1, 1));
+        assert!(token(&s, "young").expect("read").expect("row").is_final);
+        let rep = sweep(&mut s, &src, &p, T0 + 3 * HOUR_MS).await.expect("sweep");
+        assert_eq!(rep.open, 0, "nothing left to sweep");
+    }
+}

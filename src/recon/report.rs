@@ -316,7 +316,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
         }
         s.push_str("</ul>");
     }
-    let _ = write!(s, "<p>Charged codes: {}</p></body></html>\n", esc(&r.charged_codes.join(", ")));
+    let _ = writeln!(s, "<p>Charged codes: {}</p></body></html>", esc(&r.charged_codes.join(", ")));
     s
 }
 
