@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod mock;
+mod recon;
+
 #[derive(Parser)]
 #[command(name = "facepay", version, about = "WeChat Pay offline face-payment integration kit")]
 struct Cli {
@@ -19,6 +23,21 @@ enum Command {
         /// The JSON file, as passed to `FacePay.init` on a terminal.
         file: PathBuf,
     },
+    /// FaceID billing reconciliation (SPEC R1–R8): issue, sweep, pull, report.
+    Recon {
+        #[command(subcommand)]
+        cmd: recon::ReconCmd,
+    },
+    /// Mock servers for manual runs, third-party clients and benchmarks (127.0.0.1 only).
+    Mock {
+        #[command(subcommand)]
+        server: mock::MockServer,
+    },
+    /// Benchmark suites.
+    Bench {
+        #[command(subcommand)]
+        suite: bench::BenchSuite,
+    },
 }
 
 fn check_config(file: &PathBuf) -> Result<(), String> {
@@ -32,6 +51,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::CheckConfig { file } => check_config(file),
+        Command::Recon { cmd } => recon::run(cmd),
+        Command::Mock { server } => mock::run(server),
+        Command::Bench { suite } => bench::run(suite),
     };
     if let Err(e) = result {
         eprintln!("facepay: error: {e}");
