@@ -120,7 +120,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub fn run(cmd: &ReconCmd) -> Result<(), String> {
     match cmd {
         ReconCmd::Issue { rule_id, redirect_url, conn } => {
-            let mut store = open_store(&conn.db)?;
+            let store = open_store(&conn.db)?;
             let c = make_client(conn)?;
             runtime()?.block_on(async {
                 let req = facepay::recon::models::DetectAuthRequest {
@@ -130,7 +130,7 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
                 };
                 let r = c.detect_auth(&req).await.map_err(|e| e.to_string())?;
                 let tok = r.biz_token.unwrap_or_default();
-                ledger::record_issued(&mut store, &tok, rule_id, now_ms()).map_err(|e| e.to_string())?;
+                ledger::record_issued(&store, &tok, rule_id, now_ms()).map_err(|e| e.to_string())?;
                 println!("{}", serde_json::json!({"BizToken": tok, "Url": r.url}));
                 Ok(())
             })
