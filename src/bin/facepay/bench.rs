@@ -29,6 +29,9 @@ pub enum BenchSuite {
         /// Seed of the generated day.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The day to pull, YYYY-MM-DD (default: three days before the latest ready day).
+        #[arg(long)]
+        date: Option<String>,
     },
 }
 
@@ -41,7 +44,7 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(suite: &BenchSuite) -> Result<(), String> {
-    let BenchSuite::Recon { json, details, page_details, endpoint, seed } = suite;
+    let BenchSuite::Recon { json, details, page_details, endpoint, seed, date } = suite;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,7 +75,11 @@ pub fn run(suite: &BenchSuite) -> Result<(), String> {
         ledger::open(&store).map_err(|e| e.to_string())?;
         bill::open(&store).map_err(|e| e.to_string())?;
         let now = facepay::clock::unix_ms(std::time::SystemTime::now());
-        let day = calendar::latest_ready_day(now) - chrono::Duration::days(2);
+        let day = match date {
+            Some(d) => calendar::parse_date(d).map_err(|e| e.to_string())?,
+            None => calendar::latest_ready_day(now) - chrono::Duration::days(2),
+        };
+        calendar::check_pull_window(day, now).map_err(|e| e.to_string())?;
         let t0 = Instant::now();
         let out = bill::pull_day(&mut store, c, day, None, now, &mut |_| {}).await.map_err(|e| e.to_string())?;
         let pull_s = t0.elapsed().as_secs_f64();
