@@ -282,3 +282,25 @@ async fn r1_r2_r3_r4_ledger_against_the_mock_and_cross_check_with_the_bill() {
     assert!(report::to_html(&r).contains("<svg"));
     assert!(report::to_csv(&r).contains("detail_bill_only"));
 }
+
+#[tokio::test]
+async fn mock_rate_limits_detect_auth_and_the_client_backs_off() {
+    let m = faceid::start(MockConfig { api_rate_limit: 2, ..cfg(0, 10) }, 0).await.expect("mock");
+    let once = client(&m).with_retry(RetryPolicy { max_attempts: 1, ..fast_retry() });
+    let mut limited = 0;
+    for _ in 0..4 {
+        if let Err(e) = once.detect_auth(&DetectAuthRequest { rule_id: "1".into(), ..Default::default() }).await {
+            assert_eq!(e.api_code(), Some("RequestLimitExceeded"));
+            limited += 1;
+        }
+    }
+    assert!(limited >= 1, "a burst over the limit is refused");
+    let patient = client(&m).with_retry(RetryPolicy {
+        max_attempts: 8,
+        initial: Duration::from_millis(100),
+        max_delay: Duration::from_millis(500),
+    });
+    for _ in 0..4 {
+        patient.detect_auth(&DetectAuthRequest { rule_id: "1".into(), ..Default::default() }).await.expect("backs off");
+    }
+}

@@ -481,3 +481,7 @@ pub fn change_counts(store: &Store, date: &str, gen: i64) -> ReconResult<ChangeC
     }
     Ok(c)
 }
+
+#[cfg(test)]
+#[path = "bill_tests.rs"]
+mod tests;

@@ -45,6 +45,8 @@ pub struct MockConfig {
     pub page_details: u64,
     /// `GetWeChatBillDetails` requests per second (API: 20); 0 = unlimited.
     pub bill_rate_limit: u32,
+    /// `DetectAuth` / `GetDetectInfoEnhanced` requests per second each (API: 100); 0 = unlimited.
+    pub api_rate_limit: u32,
     /// Every Nth request answers `InternalError` (0 = never).
     pub fail_every: u64,
     /// Every Nth bill request answers a truncated body (0 = never).
@@ -66,6 +68,7 @@ impl Default for MockConfig {
             details_per_day: 2_000,
             page_details: 2_000,
             bill_rate_limit: 20,
+            api_rate_limit: 100,
             fail_every: 0,
             malformed_every: 0,
             cursor_loop: false,
@@ -113,7 +116,7 @@ pub struct MockState {
     requests: AtomicU64,
     bill_requests: AtomicU64,
     issued: Mutex<BTreeMap<String, Issued>>,
-    window: Mutex<(i64, u32)>,
+    windows: Mutex<BTreeMap<&'static str, (i64, u32)>>,
 }
 
 impl MockState {
@@ -132,7 +135,7 @@ impl MockState {
             requests: AtomicU64::new(0),
             bill_requests: AtomicU64::new(0),
             issued: Mutex::new(BTreeMap::new()),
-            window: Mutex::new((0, 0)),
+            windows: Mutex::new(BTreeMap::new()),
         }
     }
     /// The virtual now (epoch ms) that token timelines and R5 use.
@@ -236,6 +239,14 @@ async fn handle(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byte
         return api_error("InternalError", "injected fault", &rid);
     }
     let action = headers.get("x-tc-action").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let limited = match action {
+        "DetectAuth" => rate_limited(&st, "DetectAuth", st.cfg.api_rate_limit),
+        "GetDetectInfoEnhanced" => rate_limited(&st, "GetDetectInfoEnhanced", st.cfg.api_rate_limit),
+        _ => false,
+    };
+    if limited {
+        return api_error("RequestLimitExceeded", "too many requests per second", &rid);
+    }
     let r = match action {
         "DetectAuth" => detect_auth(&st, &body, &rid),
         "GetDetectInfoEnhanced" => detect_info(&st, &body, &rid),
@@ -344,22 +355,24 @@ fn issued_on(st: &MockState, day: chrono::NaiveDate, rule: Option<&str>, now: i6
     out
 }
 
-fn rate_limited(st: &MockState) -> bool {
-    if st.cfg.bill_rate_limit == 0 {
+/// A one-second window per action: more than `limit` requests in it are refused.
+fn rate_limited(st: &MockState, action: &'static str, limit: u32) -> bool {
+    if limit == 0 {
         return false;
     }
     let sec = crate::clock::unix_ms(std::time::SystemTime::now()) / 1000;
-    let mut w = st.window.lock();
+    let mut windows = st.windows.lock();
+    let w = windows.entry(action).or_insert((sec, 0));
     if w.0 != sec {
         *w = (sec, 0);
     }
     w.1 += 1;
-    w.1 > st.cfg.bill_rate_limit
+    w.1 > limit
 }
 
 fn bill(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Reject> {
     let bn = st.bill_requests.fetch_add(1, Ordering::SeqCst) + 1;
-    if rate_limited(st) {
+    if rate_limited(st, "GetWeChatBillDetails", st.cfg.bill_rate_limit) {
         return Err(("RequestLimitExceeded", "too many requests per second".into()));
     }
     let req: GetWeChatBillDetailsRequest = parse(body)?;

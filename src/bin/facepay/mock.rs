@@ -21,6 +21,9 @@ pub struct FaceIdMockArgs {
     /// GetWeChatBillDetails requests per second before RequestLimitExceeded (0 = unlimited).
     #[arg(long, default_value_t = 20)]
     pub rate_limit: u32,
+    /// DetectAuth and GetDetectInfoEnhanced requests per second, each (0 = unlimited).
+    #[arg(long, default_value_t = 100)]
+    pub api_rate_limit: u32,
     /// Every Nth request answers InternalError (0 = never).
     #[arg(long, default_value_t = 0)]
     pub fail_every: u64,
@@ -65,6 +68,7 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
         details_per_day: a.details,
         page_details: a.page_details,
         bill_rate_limit: a.rate_limit,
+        api_rate_limit: a.api_rate_limit,
         fail_every: a.fail_every,
         malformed_every: a.malformed_every,
         cursor_loop: a.cursor_loop,
