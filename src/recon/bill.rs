@@ -6,9 +6,15 @@
 //! it adds, changes or removes is recorded as late data. A cursor that comes back twice
 //! stops the pull and leaves the day incomplete. R5's time window is checked by the caller
 //! with [`super::calendar::check_pull_window`].
+//!
+//! Storage is append-only in arrival order (rowid tables indexed by day only): the
+//! (BizToken, Seq) uniqueness of a day is enforced through an in-memory index of the day,
+//! rebuilt from the store when a pull starts, so a page commit writes a few sequential pages
+//! instead of thousands of random index pages (a 1,000,000-detail day in seconds).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -44,9 +50,9 @@ CREATE TABLE IF NOT EXISTS recon_bill_tokens (
     biz_token TEXT NOT NULL,
     rule_id TEXT,
     charge_count INTEGER,
-    generation INTEGER NOT NULL,
-    PRIMARY KEY (bill_date, biz_token)
+    generation INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS recon_bill_tokens_day ON recon_bill_tokens (bill_date);
 CREATE TABLE IF NOT EXISTS recon_charge_details (
     biz_token TEXT NOT NULL,
     seq_key TEXT NOT NULL,
@@ -59,8 +65,7 @@ CREATE TABLE IF NOT EXISTS recon_charge_details (
     charge_type TEXT,
     error_code TEXT,
     error_message TEXT,
-    generation INTEGER NOT NULL,
-    UNIQUE (biz_token, seq_key)
+    generation INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recon_charge_details_day ON recon_charge_details (bill_date);
 CREATE TABLE IF NOT EXISTS recon_bill_changes (
@@ -238,13 +243,65 @@ struct PageStats {
     changes: ChangeCounts,
 }
 
-/// Commits one page and the cursor of the next one, atomically.
+/// The (BizToken, Seq) → rowid index of one bill day, in memory. Keys are 64-bit hashes;
+/// a hash hit is confirmed against the stored row, so a collision can never merge two details.
+#[derive(Default)]
+pub(crate) struct DayIndex {
+    details: HashMap<u64, i64>,
+    tokens: HashMap<u64, i64>,
+}
+
+fn key_hash(a: &str, b: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    a.hash(&mut h);
+    b.hash(&mut h);
+    h.finish()
+}
+
+fn load_index(store: &Store, date: &str) -> ReconResult<DayIndex> {
+    let mut idx = DayIndex::default();
+    let mut q =
+        store.conn().prepare("SELECT rowid, biz_token, seq_key FROM recon_charge_details WHERE bill_date = ?1")?;
+    let mut rows = q.query([date])?;
+    while let Some(r) = rows.next()? {
+        let tok = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let key = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        idx.details.insert(key_hash(tok, key), r.get(0)?);
+    }
+    let mut q = store.conn().prepare("SELECT rowid, biz_token FROM recon_bill_tokens WHERE bill_date = ?1")?;
+    let mut rows = q.query([date])?;
+    while let Some(r) = rows.next()? {
+        let tok = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        idx.tokens.insert(key_hash(tok, ""), r.get(0)?);
+    }
+    Ok(idx)
+}
+
+/// The stored row of `(token, key)` on `date`, through the index (confirmed) or, after a
+/// hash collision, by a scan of the day.
+fn find_detail(tx: &Transaction<'_>, idx: &DayIndex, date: &str, token: &str, key: &str) -> ReconResult<Option<i64>> {
+    let Some(&rowid) = idx.details.get(&key_hash(token, key)) else { return Ok(None) };
+    let mut q =
+        tx.prepare_cached("SELECT biz_token = ?2 AND seq_key = ?3 FROM recon_charge_details WHERE rowid = ?1")?;
+    if q.query_row(params![rowid, token, key], |r| r.get::<_, bool>(0)).optional()? == Some(true) {
+        return Ok(Some(rowid));
+    }
+    let mut q = tx.prepare_cached(
+        "SELECT rowid FROM recon_charge_details WHERE bill_date = ?1 AND biz_token = ?2 AND seq_key = ?3",
+    )?;
+    Ok(q.query_row(params![date, token, key], |r| r.get(0)).optional()?)
+}
+
+/// Commits one page and the cursor of the next one, atomically. `idx` is updated as rows
+/// are written; if the transaction is not committed the caller drops `idx` (it is rebuilt
+/// from the store by the next pull).
 fn commit_page(
     tx: &Transaction<'_>,
     st: &PullState,
     cursor: u64,
     page: &BillPage,
     now_ms: i64,
+    idx: &mut DayIndex,
 ) -> ReconResult<PageStats> {
     let (date, gen) = (st.bill_date.as_str(), st.generation);
     let fresh = tx.execute(
@@ -256,23 +313,23 @@ fn commit_page(
     }
     let mut s = PageStats::default();
     let mut ins_tok = tx.prepare_cached(
-        "INSERT INTO recon_bill_tokens (bill_date, biz_token, rule_id, charge_count, generation) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (bill_date, biz_token) DO UPDATE SET rule_id = excluded.rule_id, charge_count = excluded.charge_count,
-            generation = excluded.generation",
+        "INSERT INTO recon_bill_tokens (bill_date, biz_token, rule_id, charge_count, generation) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut upd_tok = tx.prepare_cached(
+        "UPDATE recon_bill_tokens SET rule_id = ?2, charge_count = ?3, generation = ?4 WHERE rowid = ?1",
     )?;
     let mut ins = tx.prepare_cached(
         "INSERT INTO recon_charge_details (biz_token, seq_key, bill_date, rule_id, seq, req_time_ms, sim, is_need_charge,
             charge_type, error_code, error_message, generation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let mut old = tx.prepare_cached(
-        "SELECT generation, bill_date, seq, req_time_ms, sim, is_need_charge, charge_type, error_code, error_message
-         FROM recon_charge_details WHERE biz_token = ?1 AND seq_key = ?2",
+        "SELECT generation, seq, req_time_ms, sim, is_need_charge, charge_type, error_code, error_message
+         FROM recon_charge_details WHERE rowid = ?1",
     )?;
     let mut upd = tx.prepare_cached(
-        "UPDATE recon_charge_details SET bill_date = ?3, rule_id = ?4, seq = ?5, req_time_ms = ?6, sim = ?7,
-            is_need_charge = ?8, charge_type = ?9, error_code = ?10, error_message = ?11, generation = ?12
-         WHERE biz_token = ?1 AND seq_key = ?2",
+        "UPDATE recon_charge_details SET rule_id = ?2, seq = ?3, req_time_ms = ?4, sim = ?5, is_need_charge = ?6,
+            charge_type = ?7, error_code = ?8, error_message = ?9, generation = ?10 WHERE rowid = ?1",
     )?;
     let mut change = tx.prepare_cached(
         "INSERT OR REPLACE INTO recon_bill_changes (bill_date, generation, biz_token, seq_key, kind, before, after)
@@ -285,7 +342,16 @@ fn commit_page(
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ReconError::Protocol(format!("WeChatBillDetails[{ti}].BizToken is null or empty")))?;
         s.tokens += 1;
-        ins_tok.execute(params![date, token, w.rule_id, w.charge_count.map(|c| c as i64), gen])?;
+        let cc = w.charge_count.map(|c| c as i64);
+        match idx.tokens.get(&key_hash(token, "")) {
+            Some(&rowid) => {
+                upd_tok.execute(params![rowid, w.rule_id, cc, gen])?;
+            }
+            None => {
+                ins_tok.execute(params![date, token, w.rule_id, cc, gen])?;
+                idx.tokens.insert(key_hash(token, ""), tx.last_insert_rowid());
+            }
+        }
         for (i, d) in w.charge_details.as_deref().unwrap_or(&[]).iter().enumerate() {
             s.details += 1;
             let key = seq_key(d.seq.as_deref(), i);
@@ -298,27 +364,24 @@ fn commit_page(
                 d.error_code.clone(),
                 d.error_message.clone(),
             );
-            let row = params![token, key, date, w.rule_id, f.0, f.1, f.2, f.3, f.4, f.5, f.6, gen];
-            if ins.execute(row)? == 1 {
+            let Some(rowid) = find_detail(tx, idx, date, token, &key)? else {
+                ins.execute(params![token, key, date, w.rule_id, f.0, f.1, f.2, f.3, f.4, f.5, f.6, gen])?;
+                idx.details.insert(key_hash(token, &key), tx.last_insert_rowid());
                 if gen > 1 {
                     s.changes.added += 1;
                     change.execute(params![date, gen, token, key, "added", None::<String>, fields_json(date, &f)])?;
                 }
                 continue;
-            }
-            let (ogen, odate, ofields): (i64, String, Fields) = old.query_row(params![token, key], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
-                ))
+            };
+            let (ogen, ofields): (i64, Fields) = old.query_row([rowid], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
             })?;
-            if ogen == gen && odate == date {
+            if ogen == gen {
                 s.duplicates += 1; // the same (BizToken, Seq) twice in one pull: kept once
                 continue;
             }
-            upd.execute(row)?;
-            if odate != date || ofields != f {
+            upd.execute(params![rowid, w.rule_id, f.0, f.1, f.2, f.3, f.4, f.5, f.6, gen])?;
+            if ofields != f {
                 s.changes.changed += 1;
                 change.execute(params![
                     date,
@@ -326,7 +389,7 @@ fn commit_page(
                     token,
                     key,
                     "changed",
-                    fields_json(&odate, &ofields),
+                    fields_json(date, &ofields),
                     fields_json(date, &f)
                 ])?;
             }
@@ -380,6 +443,7 @@ pub async fn pull_day<S: BillSource>(
     let date_s = format_date(date);
     let (st, resumed) = begin(store, &date_s, rule.as_deref(), now_ms)?;
     let mut seen = used_cursors(store, &st)?;
+    let mut idx = load_index(store, &date_s)?;
     let (tx_pages, mut rx) = tokio::sync::mpsc::channel::<Msg>(2);
     let fetch_date = date_s.clone();
     let fetch_rule = rule.clone();
@@ -422,7 +486,7 @@ pub async fn pull_day<S: BillSource>(
         match msg {
             Msg::Page { cursor, page } => {
                 let tx = store.conn_mut().transaction()?;
-                let s = match commit_page(&tx, &st, cursor, &page, now_ms) {
+                let s = match commit_page(&tx, &st, cursor, &page, now_ms, &mut idx) {
                     Ok(s) => s,
                     Err(e) => {
                         failure = Some(e);

@@ -5,7 +5,7 @@
 //! the ledger (method 1) against the bill (method 2) per (BizToken, Seq). The comparison
 //! functions are pure; the loaders only read the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use rusqlite::params;
@@ -283,22 +283,23 @@ pub fn cross_day(store: &Store, date: NaiveDate, bill: &DayCheck) -> ReconResult
         return Ok((r, not_final));
     }
     let ds = format_date(date);
-    let wanted: HashSet<&String> = ledger.keys().collect();
-    let mut q = store
-        .conn()
-        .prepare("SELECT seq, is_need_charge FROM recon_charge_details WHERE biz_token = ?1 AND bill_date = ?2")?;
-    let mut side: BTreeMap<String, SideToken> = BTreeMap::new();
-    for (tok, c) in &bill.tokens {
-        let mut st = SideToken { charge_count: c.charge_count, details: BTreeMap::new() };
-        if wanted.contains(tok) {
-            let mut rows = q.query(params![tok, ds])?;
-            while let Some(r) = rows.next()? {
-                if let Some(s) = r.get::<_, Option<String>>(0)?.filter(|s| !s.is_empty()) {
-                    st.details.insert(s, r.get(1)?);
-                }
-            }
+    let mut side: BTreeMap<String, SideToken> = bill
+        .tokens
+        .iter()
+        .map(|(tok, c)| (tok.clone(), SideToken { charge_count: c.charge_count, details: BTreeMap::new() }))
+        .collect();
+    // One pass over the day; only the ledger's tokens need their details.
+    let mut q =
+        store.conn().prepare("SELECT biz_token, seq, is_need_charge FROM recon_charge_details WHERE bill_date = ?1")?;
+    let mut rows = q.query([&ds])?;
+    while let Some(r) = rows.next()? {
+        let tok = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if !ledger.contains_key(tok) {
+            continue;
         }
-        side.insert(tok.clone(), st);
+        if let (Some(st), Some(seq)) = (side.get_mut(tok), r.get::<_, Option<String>>(1)?.filter(|s| !s.is_empty())) {
+            st.details.insert(seq, r.get(2)?);
+        }
     }
     Ok((cross_check(&ledger, &side), not_final))
 }
