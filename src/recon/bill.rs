@@ -22,7 +22,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::calendar::format_date;
 use super::error::{ReconError, ReconResult};
 use super::ledger::seq_key;
-use super::models::{parse_req_time, WeChatBillDetail};
+use super::models::{parse_req_time, GetWeChatBillDetailsResponse, WeChatBillDetail};
 use crate::store::Store;
 
 pub const SCHEMA: &str = "
@@ -105,14 +105,20 @@ pub trait BillSource: Clone + Send + Sync + 'static {
 
 impl BillSource for super::client::FaceIdClient {
     async fn page(&self, date: &str, rule: Option<&str>, cursor: u64) -> ReconResult<BillPage> {
-        let r = self.get_bill_page(date, rule, cursor).await?;
-        let has_next = r.has_next_page.ok_or_else(|| ReconError::Protocol("HasNextPage is missing".into()))?;
-        let next_cursor = match (has_next, r.next_cursor) {
-            (true, None) => return Err(ReconError::Protocol("HasNextPage is true but NextCursor is null".into())),
-            (_, c) => c.unwrap_or(0),
-        };
-        Ok(BillPage { has_next, next_cursor, details: r.we_chat_bill_details.unwrap_or_default() })
+        page_from_response(self.get_bill_page(date, rule, cursor).await?)
     }
+}
+
+/// Validates one answer: `HasNextPage` must be present, and `NextCursor` too when it is true
+/// (otherwise the day could be taken as complete, or the pull could not go on). A null
+/// `WeChatBillDetails` is an empty page.
+pub fn page_from_response(r: GetWeChatBillDetailsResponse) -> ReconResult<BillPage> {
+    let has_next = r.has_next_page.ok_or_else(|| ReconError::Protocol("HasNextPage is missing".into()))?;
+    let next_cursor = match (has_next, r.next_cursor) {
+        (true, None) => return Err(ReconError::Protocol("HasNextPage is true but NextCursor is null".into())),
+        (_, c) => c.unwrap_or(0),
+    };
+    Ok(BillPage { has_next, next_cursor, details: r.we_chat_bill_details.unwrap_or_default() })
 }
 
 /// The stored state of one day's pull.

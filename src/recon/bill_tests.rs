@@ -120,3 +120,12 @@ async fn r5_has_next_without_a_new_cursor_or_a_null_token_leaves_the_day_incompl
     assert!(e.to_string().contains("BizToken is null"), "{e}");
     assert!(!pull_state(&s, DAY, None).expect("state").expect("row").complete);
 }
+
+#[test]
+fn r5_missing_has_next_page_or_next_cursor_is_an_error_and_null_details_an_empty_page() {
+    let parse = |j: &str| page_from_response(serde_json::from_str(j).expect("json"));
+    assert!(parse(r#"{"NextCursor":1,"WeChatBillDetails":[]}"#).unwrap_err().to_string().contains("HasNextPage"));
+    assert!(parse(r#"{"HasNextPage":true,"NextCursor":null}"#).unwrap_err().to_string().contains("NextCursor"));
+    let p = parse(r#"{"HasNextPage":false,"NextCursor":null,"WeChatBillDetails":null}"#).expect("last page");
+    assert!(!p.has_next && p.details.is_empty());
+}
