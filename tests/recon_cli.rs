@@ -83,9 +83,11 @@ fn dump(db: &Path) -> (Vec<String>, Vec<String>, (i64, i64, bool)) {
     (details, tokens, st)
 }
 
-fn incomplete(db: &Path) -> bool {
-    let Ok(c) = rusqlite::Connection::open(db) else { return true };
-    c.query_row("SELECT complete FROM recon_bill_pulls", [], |r| r.get::<_, bool>(0)).map(|v| !v).unwrap_or(true)
+/// True when the stored day has committed pages but is not complete: the kill landed mid-pull.
+fn killed_mid_pull(db: &Path) -> bool {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(c) = rusqlite::Connection::open_with_flags(db, flags) else { return false };
+    c.query_row("SELECT pages > 0 AND complete = 0 FROM recon_bill_pulls", [], |r| r.get::<_, bool>(0)).unwrap_or(false)
 }
 
 #[test]
@@ -122,7 +124,7 @@ fn r5_r6_pull_killed_at_random_points_resumes_to_the_identical_day() {
             None => {
                 child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
                 let _ = child.wait();
-                if incomplete(&crashed) {
+                if killed_mid_pull(&crashed) {
                     kills_mid_pull += 1;
                 }
             }

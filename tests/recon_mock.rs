@@ -304,3 +304,27 @@ async fn mock_rate_limits_detect_auth_and_the_client_backs_off() {
         patient.detect_auth(&DetectAuthRequest { rule_id: "1".into(), ..Default::default() }).await.expect("backs off");
     }
 }
+
+#[tokio::test]
+async fn r2_token_past_72h_is_expired_at_the_mock_and_marked_lost_with_an_alert() {
+    let m = faceid::start(cfg(0, 10), 0).await.expect("mock");
+    let c = client(&m);
+    let mut s = store();
+    let tok = c
+        .detect_auth(&DetectAuthRequest { rule_id: "1".into(), ..Default::default() })
+        .await
+        .expect("issue")
+        .biz_token
+        .expect("token");
+    ledger::record_issued(&s, &tok, "1", m.state.now_ms()).expect("record");
+    m.state.advance_ms(73 * 3_600_000);
+    let e = c.get_detect_info(&tok, "1").await.unwrap_err();
+    assert_eq!(e.api_code(), Some("InvalidParameterValue.BizTokenExpired"));
+    // A sweeper with a longer window than FaceID's still asks, and learns the token is lost.
+    let p = SweepPolicy { window_ms: 100 * 3_600_000, ..SweepPolicy::default() };
+    let rep = ledger::sweep(&mut s, &c, &p, m.state.now_ms()).await.expect("sweep");
+    assert_eq!(rep.failed, 1);
+    assert!(rep.alerts.iter().any(|a| a.lost && a.biz_token == tok));
+    assert!(ledger::token(&s, &tok).expect("read").expect("row").lost);
+    assert!(ledger::open_tokens(&s).expect("open").is_empty(), "a lost token is not swept again");
+}
