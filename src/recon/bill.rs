@@ -421,7 +421,8 @@ fn remove_stale(tx: &Transaction<'_>, st: &PullState) -> ReconResult<u64> {
         &format!(
             "INSERT OR REPLACE INTO recon_bill_changes (bill_date, generation, biz_token, seq_key, kind, before, after)
              SELECT bill_date, ?2, biz_token, seq_key, 'removed', json_object('ErrorCode', error_code, 'IsNeedCharge',
-                is_need_charge, 'ReqTime', req_time_ms), NULL FROM recon_charge_details WHERE {filter}"
+                CASE WHEN is_need_charge IS NULL THEN NULL WHEN is_need_charge THEN json('true') ELSE json('false') END,
+                'ReqTime', req_time_ms), NULL FROM recon_charge_details WHERE {filter}"
         ),
         params![date, gen, rk],
     )?;

@@ -168,11 +168,42 @@ fn mismatch_rows(r: &DayReport) -> Vec<(&'static str, String, String, String)> {
             format!("ledger={} bill={}", m.ledger, opt(m.bill)),
         ));
     }
-    for c in &r.late_changes {
-        let d = format!("before={} after={}", c.before.as_deref().unwrap_or("-"), c.after.as_deref().unwrap_or("-"));
-        v.push(("late_data", c.biz_token.clone(), c.seq_key.clone(), format!("{}: {d}", c.kind)));
-    }
     v
+}
+
+/// Late-data changes as rows `(kind, biz_token, seq, what changed)`.
+fn change_rows(r: &DayReport) -> Vec<(String, String, String, String)> {
+    r.late_changes.iter().map(|c| (c.kind.clone(), c.biz_token.clone(), c.seq_key.clone(), change_summary(c))).collect()
+}
+
+/// What changed, compactly: the fields that differ (changed), or the key fields (added, removed).
+pub fn change_summary(c: &Change) -> String {
+    let parse = |s: &Option<String>| -> serde_json::Map<String, serde_json::Value> {
+        s.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+    };
+    let (before, after) = (parse(&c.before), parse(&c.after));
+    let show = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "null".to_string(),
+        Some(serde_json::Value::Number(n)) if n.as_i64().is_some_and(|ms| ms > 1_000_000_000_000) => {
+            let ms = n.as_i64().expect("checked above");
+            chrono::DateTime::from_timestamp_millis(ms + super::calendar::BEIJING_OFFSET_MS)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f (Beijing)").to_string())
+                .unwrap_or_else(|| ms.to_string())
+        }
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let mut parts = Vec::new();
+    for k in ["ReqTime", "IsNeedCharge", "ErrorCode", "ChargeType", "Sim"] {
+        let (b, a) = (before.get(k), after.get(k));
+        match c.kind.as_str() {
+            "changed" if b != a => parts.push(format!("{k}: {} → {}", show(b), show(a))),
+            "added" if a.is_some() => parts.push(format!("{k}={}", show(a))),
+            "removed" if b.is_some() => parts.push(format!("{k}={}", show(b))),
+            _ => {}
+        }
+    }
+    parts.join("; ")
 }
 
 pub fn to_json(r: &DayReport) -> String {
@@ -200,6 +231,13 @@ pub fn to_table(r: &DayReport) -> String {
             let _ = writeln!(s, "{k:<20} {t:<40} {q:<40} {d}");
         }
     }
+    let changes = change_rows(r);
+    if !changes.is_empty() {
+        let _ = writeln!(s, "\nlate data (re-pull generation {}):", r.generation);
+        for (k, t, q, d) in changes {
+            let _ = writeln!(s, "{k:<20} {t:<40} {q:<40} {d}");
+        }
+    }
     s
 }
 
@@ -222,6 +260,9 @@ pub fn to_csv(r: &DayReport) -> String {
     }
     for (k, t, q, d) in mismatch_rows(r) {
         let _ = writeln!(s, "{k},{},{},{}", csv_field(&t), csv_field(&q), csv_field(&d));
+    }
+    for (k, t, q, d) in change_rows(r) {
+        let _ = writeln!(s, "late_{k},{},{},{}", csv_field(&t), csv_field(&q), csv_field(&d));
     }
     s
 }
@@ -285,11 +326,17 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
         d = esc(&r.date)
     );
     let n = r.mismatch_count();
+    let late = if r.late_changes.is_empty() {
+        String::new()
+    } else {
+        format!(" {} late-data changes since the previous pull.", r.late_changes.len())
+    };
     let _ = write!(
         s,
-        r#"<p class="{}"><strong>{}</strong></p><h2>Totals</h2><table>"#,
+        r#"<p class="{}"><strong>{}{}</strong></p><h2>Totals</h2><table>"#,
         if n == 0 { "ok" } else { "bad" },
-        if n == 0 { "Every check agrees.".to_string() } else { format!("{n} mismatches (listed below).") }
+        if n == 0 { "Every check agrees.".to_string() } else { format!("{n} mismatches (listed below).") },
+        esc(&late)
     );
     for (k, v) in total_lines(r) {
         let _ = write!(s, r#"<tr><th>{}</th><td class="n">{}</td></tr>"#, esc(k), esc(&v));
@@ -305,6 +352,15 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
     } else {
         s.push_str("<table><tr><th>kind</th><th>BizToken</th><th>Seq</th><th>detail</th></tr>");
         for (k, t, q, d) in rows {
+            let _ = write!(s, "<tr><td>{k}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&t), esc(&q), esc(&d));
+        }
+        s.push_str("</table>");
+    }
+    let changes = change_rows(r);
+    if !changes.is_empty() {
+        let _ = write!(s, "<h2>Late data ({})</h2>", changes.len());
+        s.push_str("<table><tr><th>change</th><th>BizToken</th><th>Seq</th><th>what</th></tr>");
+        for (k, t, q, d) in changes {
             let _ = write!(s, "<tr><td>{k}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&t), esc(&q), esc(&d));
         }
         s.push_str("</table>");
