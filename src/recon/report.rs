@@ -380,3 +380,45 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
 pub fn is_complete(store: &Store, date: NaiveDate, rule: Option<&str>) -> ReconResult<bool> {
     Ok(pull_state(store, &format_date(date), rule)?.is_some_and(|s| s.complete && s.rule_key == rule_key(rule)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: &str, before: Option<&str>, after: Option<&str>) -> Change {
+        Change {
+            biz_token: "t".into(),
+            seq_key: "s".into(),
+            kind: kind.into(),
+            before: before.map(str::to_string),
+            after: after.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn r6_late_data_summary_names_only_what_changed() {
+        let c = change(
+            "changed",
+            Some(r#"{"ReqTime":1782878400000,"IsNeedCharge":false,"ErrorCode":"2001","Sim":"50.00"}"#),
+            Some(r#"{"ReqTime":1782878400000,"IsNeedCharge":true,"ErrorCode":"2016","Sim":"50.00"}"#),
+        );
+        assert_eq!(change_summary(&c), "IsNeedCharge: false → true; ErrorCode: 2001 → 2016");
+        let c = change("removed", Some(r#"{"ReqTime":1782878400000,"IsNeedCharge":null,"ErrorCode":null}"#), None);
+        assert_eq!(
+            change_summary(&c),
+            "ReqTime=2026-07-01 12:00:00.000 (Beijing); IsNeedCharge=null; ErrorCode=null",
+            "R7: ReqTime shown in Beijing time"
+        );
+    }
+
+    #[test]
+    fn html_escapes_and_chart_has_24_bars() {
+        assert_eq!(esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        let mut h = [0u64; 24];
+        h[12] = 10;
+        let svg = chart_svg(&h);
+        assert_eq!(svg.matches("<rect").count(), 24);
+        assert!(svg.contains("<title>12:00 10</title>"));
+        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    }
+}
