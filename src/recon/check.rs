@@ -353,4 +353,35 @@ mod tests {
         );
         assert_eq!(r.mismatches(), 6, "false and null agree (both free, R8): `same` is clean");
     }
+
+    #[test]
+    fn r7_ledger_details_are_split_by_the_beijing_day_of_req_time() {
+        use crate::recon::calendar::{day_start_ms, parse_date};
+        use crate::recon::ledger::{self, SweepPolicy};
+        use crate::recon::models::{DetectDetail, DetectInfoText};
+        let mut s = Store::open(&crate::store::StorePath::Memory).expect("store");
+        ledger::open(&s).expect("schema");
+        let d2 = parse_date("2026-07-02").expect("date");
+        let midnight = day_start_ms(d2);
+        ledger::record_issued(&s, "tok", "1", midnight - 30 * 60_000).expect("record");
+        let at = |seq: &str, ms: i64, charge: bool| DetectDetail {
+            req_time: Some(ms.to_string()),
+            seq: Some(seq.into()),
+            is_need_charge: Some(charge),
+            ..DetectDetail::default()
+        };
+        let text = DetectInfoText {
+            err_code: Some(0),
+            liveness_detail: Some(vec![at("before", midnight - 1, true), at("after", midnight, true)]),
+            ..DetectInfoText::default()
+        };
+        ledger::store_detect_info(&mut s, &SweepPolicy::default(), "tok", midnight + 60_000, Some(&text))
+            .expect("store");
+        let (day1, _) = ledger_day(&s, parse_date("2026-07-01").expect("date")).expect("day 1");
+        let (day2, not_final) = ledger_day(&s, d2).expect("day 2");
+        assert_eq!(day1["tok"].details.keys().collect::<Vec<_>>(), vec!["before"]);
+        assert_eq!(day2["tok"].details.keys().collect::<Vec<_>>(), vec!["after"]);
+        assert_eq!((day1["tok"].charge_count, day2["tok"].charge_count), (Some(1), Some(1)));
+        assert!(not_final.is_empty());
+    }
 }
