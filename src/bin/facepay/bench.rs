@@ -29,7 +29,7 @@ pub enum BenchSuite {
         /// Seed of the generated day.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// The day to pull, YYYY-MM-DD (default: three days before the latest ready day).
+        /// The day to pull, YYYY-MM-DD (default: two days before the latest day whose bill is ready).
         #[arg(long)]
         date: Option<String>,
     },
