@@ -1,1 +1,19 @@
-//! Tencent Cloud FaceID billing reconciliation (SPEC R1–R8).
+//! Tencent Cloud FaceID billing reconciliation (SPEC R1–R8). Method 1 is the BizToken
+//! ledger ([`ledger`]: R1–R4), fed by the sweeper that refetches `GetDetectInfoEnhanced`
+//! until each token is final; method 2 is the daily bill ([`bill`]: R5–R8), pulled page by
+//! page from `GetWeChatBillDetails` with crash-safe cursors. [`check`] holds the R6 three-way
+//! check and the cross-method reconciliation, [`report`] renders a day. Time rules live in
+//! pure policy types ([`calendar`], [`ledger::SweepPolicy`]) that take `now` as an argument;
+//! IO happens only in [`client`] and the CLI.
+
+pub mod bill;
+pub mod calendar;
+pub mod check;
+pub mod client;
+pub mod error;
+pub mod ledger;
+pub mod models;
+pub mod report;
+pub mod tc3;
+
+pub use error::ReconError;

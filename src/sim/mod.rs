@@ -5,5 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod demo;
 pub mod face_service;
+#[cfg(feature = "recon")]
+pub mod faceid;
 pub mod population;
 pub mod virtual_clock;

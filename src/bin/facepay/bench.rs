@@ -3,6 +3,8 @@
 
 use facepay::sim::bench;
 
+use crate::bench_recon;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
@@ -28,6 +30,9 @@ pub enum Suite {
         #[arg(long)]
         json: bool,
     },
+    /// Reconciliation: pull, store and check a generated bill day (target 1,000,000 details
+    /// in ≤ 10 s and ≤ 256 MB peak RSS).
+    Recon(bench_recon::ReconArgs),
 }
 
 fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
@@ -51,5 +56,6 @@ pub fn run(a: &Args) -> Result<(), String> {
             print(&bench::flow(*flows).map_err(|e| e.to_string())?, *json)
         }
         Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
+        Suite::Recon(a) => bench_recon::run(a),
     }
 }

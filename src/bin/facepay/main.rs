@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_recon;
 mod demo;
+mod mock;
+mod recon;
 
 #[derive(Parser)]
 #[command(name = "facepay", version, about = "WeChat Pay offline face-payment integration kit")]
@@ -21,6 +24,16 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
+    /// FaceID billing reconciliation (SPEC R1–R8): issue, sweep, pull, report.
+    Recon {
+        #[command(subcommand)]
+        cmd: recon::ReconCmd,
+    },
+    /// Mock servers for manual runs, third-party clients and benchmarks (127.0.0.1 only).
+    Mock {
+        #[command(subcommand)]
+        server: mock::MockServer,
+    },
     /// Check a terminal configuration file (JSON) and print it with every default filled in.
     CheckConfig {
         /// The JSON file, as passed to `FacePay.init` on a terminal.
@@ -40,6 +53,8 @@ fn main() {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Recon { cmd } => recon::run(cmd),
+        Command::Mock { server } => mock::run(server),
         Command::CheckConfig { file } => check_config(file),
     };
     if let Err(e) = result {

@@ -1,0 +1,97 @@
+//! `facepay mock faceid`: the mock FaceID server for manual runs, third-party clients and
+//! benchmarks (127.0.0.1 only). Prints one line with its URL, then serves until Ctrl-C.
+
+use clap::{Args, Subcommand};
+use facepay::sim::faceid::{self, MockConfig};
+
+#[derive(Args)]
+pub struct FaceIdMockArgs {
+    /// TCP port on 127.0.0.1 (0 = any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed of the generated bills (same seed, same bills).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// ChargeDetails per generated day.
+    #[arg(long, default_value_t = 2_000)]
+    pub details: u64,
+    /// A bill page holds whole tokens up to this many ChargeDetails.
+    #[arg(long, default_value_t = 2_000)]
+    pub page_details: u64,
+    /// GetWeChatBillDetails requests per second before RequestLimitExceeded (0 = unlimited).
+    #[arg(long, default_value_t = 20)]
+    pub rate_limit: u32,
+    /// DetectAuth and GetDetectInfoEnhanced requests per second, each (0 = unlimited).
+    #[arg(long, default_value_t = 100)]
+    pub api_rate_limit: u32,
+    /// Every Nth request answers InternalError (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub fail_every: u64,
+    /// Every Nth bill request answers a truncated body (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub malformed_every: u64,
+    /// From the second page on, repeat the request's cursor as NextCursor (a cursor loop).
+    #[arg(long)]
+    pub cursor_loop: bool,
+    /// Inject R6 mismatches (ChargeCount or IsNeedCharge disagreeing with the codes).
+    #[arg(long)]
+    pub anomalies: bool,
+    /// Late-data revision of the bills (0 = original; 1 adds, changes and removes details).
+    #[arg(long, default_value_t = 0)]
+    pub revision: u32,
+    /// RuleIds that exist, comma separated.
+    #[arg(long, default_value = "1,2")]
+    pub rules: String,
+}
+
+#[derive(Subcommand)]
+pub enum MockServer {
+    /// Tencent Cloud FaceID API 3.0 (TC3-signed; accepts TENCENTCLOUD_SECRET_ID/KEY when set,
+    /// else the documented test pair AKIDfacepaymock / facepay-mock-secret-key).
+    Faceid(FaceIdMockArgs),
+}
+
+pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
+    let rules: Vec<String> = a.rules.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    if rules.is_empty() {
+        return Err("--rules must name at least one RuleId".into());
+    }
+    if a.page_details == 0 {
+        return Err("--page-details must be greater than 0".into());
+    }
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    Ok(MockConfig {
+        seed: a.seed,
+        secret_id: env("TENCENTCLOUD_SECRET_ID").unwrap_or_else(|| faceid::DEFAULT_SECRET_ID.into()),
+        secret_key: env("TENCENTCLOUD_SECRET_KEY").unwrap_or_else(|| faceid::DEFAULT_SECRET_KEY.into()),
+        rules,
+        details_per_day: a.details,
+        page_details: a.page_details,
+        bill_rate_limit: a.rate_limit,
+        api_rate_limit: a.api_rate_limit,
+        fail_every: a.fail_every,
+        malformed_every: a.malformed_every,
+        cursor_loop: a.cursor_loop,
+        anomalies: a.anomalies,
+        revision: a.revision,
+    })
+}
+
+pub fn run(server: &MockServer) -> Result<(), String> {
+    let MockServer::Faceid(a) = server;
+    let cfg = config(a)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let m = faceid::start(cfg, a.port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
+        println!("facepay mock faceid listening on {}", m.endpoint());
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        drop(m);
+        Ok(())
+    })
+}
