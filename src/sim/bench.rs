@@ -47,8 +47,10 @@ fn instant_backend() -> Arc<SimBackend> {
     SimBackend::new(SimBackendConfig::default())
 }
 
-/// Complete pay flows (start → recognition → finish → credential into the outbox) against
-/// a zero-latency simulator: what is left is the engine's own cost.
+/// Complete pay flows (start → recognition → finish → credential committed to the outbox)
+/// against a zero-latency simulator: what is left is the engine's own cost. Engine, outbox
+/// and caller share one thread, so each figure also holds the outbox's delivery of that
+/// payment to the (in-process) backend, which runs as soon as the credential is committed.
 pub fn flow(flows: usize) -> Result<FlowBench> {
     let rt = rt()?;
     rt.block_on(async {

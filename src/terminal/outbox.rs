@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -207,8 +207,10 @@ impl OutboxHandle {
         check_request(&req)?;
         let now = now_ms();
         {
-            let mut db = self.inner.db.lock();
-            let tx = db.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // One autocommit statement is atomic, and the connection lock serialises this
+            // insert with the conflict check below: no explicit transaction is needed.
+            let db = self.inner.db.lock();
+            let tx = db.conn();
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO outbox (idempotency_key, face_token, user_id, out_user_id, amount_fen,
@@ -246,7 +248,6 @@ impl OutboxHandle {
                 }
                 return Ok(());
             }
-            tx.commit()?;
         }
         self.inner.wake.notify_one();
         Ok(())

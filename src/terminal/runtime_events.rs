@@ -402,7 +402,10 @@ impl Actor {
         h.preview_bound = self.preview.bound().is_some();
         h.gate_running = self.gate_wanted;
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
-        self.shared.lock().clone_from(h);
+        let mut shared = self.shared.lock();
+        if *shared != *h {
+            shared.clone_from(h);
+        }
     }
 }
 
