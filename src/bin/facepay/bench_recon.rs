@@ -42,11 +42,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 pub fn run(a: &ReconArgs) -> Result<(), String> {
     let ReconArgs { json, details, page_details, endpoint, seed, date } = a;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = crate::network_runtime()?;
     rt.block_on(async {
         let cfg = MockConfig {
             seed: *seed,

@@ -41,6 +41,11 @@ enum Command {
     },
 }
 
+/// The two-worker runtime of the commands that serve or pull over the network.
+pub(crate) fn network_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())
+}
+
 fn check_config(file: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let cfg = facepay::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;

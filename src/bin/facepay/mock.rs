@@ -80,11 +80,7 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
 pub fn run(server: &MockServer) -> Result<(), String> {
     let MockServer::Faceid(a) = server;
     let cfg = config(a)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = crate::network_runtime()?;
     rt.block_on(async {
         let m = faceid::start(cfg, a.port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
         println!("facepay mock faceid listening on {}", m.endpoint());

@@ -113,16 +113,12 @@ fn now_ms() -> i64 {
     facepay::clock::unix_ms(std::time::SystemTime::now())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())
-}
-
 pub fn run(cmd: &ReconCmd) -> Result<(), String> {
     match cmd {
         ReconCmd::Issue { rule_id, redirect_url, conn } => {
             let store = open_store(&conn.db)?;
             let c = make_client(conn)?;
-            runtime()?.block_on(async {
+            crate::network_runtime()?.block_on(async {
                 let req = facepay::recon::models::DetectAuthRequest {
                     rule_id: rule_id.clone(),
                     redirect_url: redirect_url.clone(),
@@ -142,8 +138,9 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
                 alert_before_ms: i64::from(*alert_hours) * ledger::HOUR_MS,
                 ..ledger::SweepPolicy::default()
             };
-            let rep =
-                runtime()?.block_on(ledger::sweep(&mut store, &c, &policy, now_ms())).map_err(|e| e.to_string())?;
+            let rep = crate::network_runtime()?
+                .block_on(ledger::sweep(&mut store, &c, &policy, now_ms()))
+                .map_err(|e| e.to_string())?;
             for a in &rep.alerts {
                 let what =
                     if a.lost { "results are gone (past 72 h), never final" } else { "not final, window closes soon" };
@@ -166,10 +163,17 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
                     .expect("a valid progress template"),
             );
             bar.set_message(format!("pulling {date}…"));
-            let out = runtime()?.block_on(bill::pull_day(&mut store, c, day, rule_id.clone(), now_ms(), &mut |p| {
-                bar.set_message(format!("{date}: {} pages, {} details", p.pages, p.details));
-                bar.tick();
-            }));
+            let out = crate::network_runtime()?.block_on(bill::pull_day(
+                &mut store,
+                c,
+                day,
+                rule_id.clone(),
+                now_ms(),
+                &mut |p| {
+                    bar.set_message(format!("{date}: {} pages, {} details", p.pages, p.details));
+                    bar.tick();
+                },
+            ));
             bar.finish_and_clear();
             let out = out.map_err(|e| format!("{e} (the day is incomplete; run the same command again to resume)"))?;
             println!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?);
