@@ -295,6 +295,8 @@ async fn t7_2_flow_timeout_ends_with_a_clear_error() {
     let e = t.wait_recognition(f).await.expect_err("times out");
     assert_eq!(e.code(), ErrorCode::FlowTimeout);
     assert_eq!(t.health().disconnects, 0, "a timeout is not a disconnect");
+    let e = t.wait_recognition(f).await.expect_err("still timed out");
+    assert_eq!(e.code(), ErrorCode::FlowTimeout, "asking again tells how the flow ended");
     let e = t.credential(f).await.expect_err("T7.5: nothing after a timeout");
     assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, got: Step::Credential }));
 }

@@ -497,10 +497,14 @@ impl Actor {
         self.call(Task::Start(id), Op::StartVerify, false, move |s| async move { s.start_verify(p).await });
     }
 
-    /// The error for a call naming a flow that is not running.
+    /// The error for waiting on a flow that is not running: how it ended, if it was the
+    /// last one.
     fn ended_error(&self, id: FlowId) -> Error {
         match &self.last_flow {
-            Some(f) if f.id == id => Error::OutOfOrder { expected: Step::Ended, got: Step::Recognition },
+            Some(f) if f.id == id => f
+                .outcome()
+                .and_then(|o| o.error(ms(self.t.flow_timeout_ms)))
+                .unwrap_or(Error::OutOfOrder { expected: Step::Ended, got: Step::Recognition }),
             _ => Error::NoSuchFlow(id.0),
         }
     }
