@@ -12,7 +12,9 @@ use crate::config::TerminalConfig;
 use crate::error::{Error, Result};
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
+use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState, PaymentStatus};
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
+use crate::terminal::face_service::BoxFut;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowBench {
@@ -47,6 +49,19 @@ fn instant_backend() -> Arc<SimBackend> {
     SimBackend::new(SimBackendConfig::default())
 }
 
+/// A zero-latency backend that acknowledges every payment as paid at once, with none of
+/// the mock's bookkeeping: the payment side's counterpart of the zero-latency simulator.
+struct AckBackend;
+
+impl PaymentBackend for AckBackend {
+    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
+        Box::pin(async move { Ok(PaymentStatus { payment_id: req.idempotency_key, state: PaymentState::Paid }) })
+    }
+    fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>> {
+        Box::pin(async move { Ok(PaymentStatus { payment_id, state: PaymentState::Paid }) })
+    }
+}
+
 /// Complete pay flows (start → recognition → finish → credential committed to the outbox)
 /// against a zero-latency simulator: what is left is the engine's own cost. Engine, outbox
 /// and caller share one thread, so each figure also holds the outbox's delivery of that
@@ -54,9 +69,8 @@ fn instant_backend() -> Arc<SimBackend> {
 pub fn flow(flows: usize) -> Result<FlowBench> {
     let rt = rt()?;
     rt.block_on(async {
-        let backend = instant_backend();
         let sim = SimFaceService::new(SimConfig::instant(7));
-        let deps = Deps::new(sim, backend.clone(), backend);
+        let deps = Deps::new(sim, instant_backend(), Arc::new(AckBackend));
         let t = Terminal::spawn(TerminalConfig::example("bench-1", "http://backend.invalid"), deps)?;
         t.init().await?;
         while t.health().authinfo_valid_for.is_none() {
