@@ -7,3 +7,5 @@ pub mod demo;
 pub mod face_service;
 pub mod population;
 pub mod virtual_clock;
+#[cfg(feature = "merchant")]
+pub mod wechatpay;
