@@ -43,6 +43,9 @@ pub struct BackendConfig {
     pub listen: String,
     #[serde(default = "default_ttl")]
     pub authinfo_ttl_s: u64,
+    /// Milliseconds slept per second of B5 back-off (1000 = real time; tests use less).
+    #[serde(default = "default_scale")]
+    pub retry_delay_ms_per_s: u64,
     #[serde(default = "default_product")]
     pub business_product_id: u32,
     #[serde(default = "default_scene")]
@@ -60,6 +63,9 @@ fn default_listen() -> String {
 }
 fn default_ttl() -> u64 {
     3600
+}
+fn default_scale() -> u64 {
+    1000
 }
 fn default_product() -> u32 {
     2

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS mch_payments (
   reason TEXT,
   created_at INTEGER NOT NULL,
   order_no TEXT,
+  first_order TEXT,
   orders INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS mch_orders (
   out_trade_no TEXT PRIMARY KEY NOT NULL,
@@ -61,6 +62,20 @@ impl Timer for SystemTimer {
     fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
         let d = at.saturating_sub(self.now());
         Box::pin(tokio::time::sleep(std::time::Duration::from_secs(d)))
+    }
+}
+
+/// Wall clock with retry delays scaled to `ms_per_s` milliseconds per policy second
+/// (config `retry_delay_ms_per_s`; 1000 in production, less in load and crash tests).
+pub struct ScaledTimer(pub u64);
+
+impl Timer for ScaledTimer {
+    fn now(&self) -> u64 {
+        super::sign::unix_now()
+    }
+    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
+        let d = at.saturating_sub(self.now()).saturating_mul(self.0);
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(d)))
     }
 }
 
@@ -330,9 +345,30 @@ impl Engine {
         Ok(s)
     }
 
+    /// Uses `out_trade_no` as the first order number of a payment not started yet.
+    pub fn set_first_order(&self, payment_id: &str, out_trade_no: &str) -> Result<(), MerchantError> {
+        if out_trade_no.is_empty()
+            || out_trade_no.len() > 32
+            || !out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c))
+        {
+            return Err(MerchantError::Config("out_trade_no: 1-32 characters of [A-Za-z0-9_-|*]".into()));
+        }
+        self.store.lock().conn().execute(
+            "UPDATE mch_payments SET first_order = ?2 WHERE payment_id = ?1 AND orders = 0",
+            params![payment_id, out_trade_no],
+        )?;
+        Ok(())
+    }
+
     fn new_order(&self, payment_id: &str, orders: u32) -> Result<String, MerchantError> {
-        let order = format!("{payment_id}_{}", orders + 1);
         let mut st = self.store.lock();
+        let first: Option<String> =
+            st.conn()
+                .query_row("SELECT first_order FROM mch_payments WHERE payment_id = ?1", [payment_id], |r| r.get(0))?;
+        let order = match first {
+            Some(f) if orders == 0 => f,
+            _ => format!("{payment_id}_{}", orders + 1),
+        };
         let tx = st.conn_mut().transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO mch_orders (out_trade_no, payment_id, created_at) VALUES (?1, ?2, ?3)",

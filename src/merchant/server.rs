@@ -112,3 +112,24 @@ pub fn router(b: Arc<Backend>) -> Router {
         .route("/facepay/v1/payments/{id}", get(h_status))
         .with_state(b)
 }
+
+/// `facepay backend serve`: loads the config, resumes every open payment (B5 after a
+/// crash: unanswered attempts are queried first) and serves until killed.
+pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
+    let cfg = BackendConfig::load(config)?;
+    let client = Arc::new(cfg.client()?);
+    let timer = Arc::new(super::engine::ScaledTimer(cfg.retry_delay_ms_per_s));
+    let engine = Engine::open(
+        &crate::store::StorePath::File(cfg.db_path.clone()),
+        client.clone(),
+        timer,
+        cfg.deduction_params(),
+    )?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| MerchantError::Config(format!("listen {}: {e}", cfg.listen)))?;
+    let resumed = engine.resume_all()?;
+    tracing::info!(resumed, listen = %cfg.listen, "reference backend up");
+    let backend = Backend::new(cfg, client, engine);
+    axum::serve(listener, router(backend)).await.map_err(|e| MerchantError::Config(format!("serve: {e}")))
+}

@@ -9,3 +9,5 @@ pub mod population;
 pub mod virtual_clock;
 #[cfg(feature = "merchant")]
 pub mod wechatpay;
+#[cfg(feature = "merchant")]
+pub mod wechatpay_fixture;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod backend;
 mod bench;
 mod demo;
 
@@ -21,6 +22,10 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
+    /// The reference merchant backend (SPEC B1–B6).
+    Backend(backend::Args),
+    /// Mock servers for manual runs.
+    Mock(backend::MockArgs),
     /// Check a terminal configuration file (JSON) and print it with every default filled in.
     CheckConfig {
         /// The JSON file, as passed to `FacePay.init` on a terminal.
@@ -40,6 +45,8 @@ fn main() {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Backend(a) => backend::run(a),
+        Command::Mock(a) => backend::mock(a),
         Command::CheckConfig { file } => check_config(file),
     };
     if let Err(e) = result {
