@@ -84,7 +84,12 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
 }
 
-async fn deduct(config: &std::path::Path, auth_code: &str, amount: u64, out_trade_no: Option<&str>) -> Result<(), String> {
+async fn deduct(
+    config: &std::path::Path,
+    auth_code: &str,
+    amount: u64,
+    out_trade_no: Option<&str>,
+) -> Result<(), String> {
     let cfg = BackendConfig::load(config).map_err(|e| e.to_string())?;
     if amount == 0 {
         return Err("--amount must be a positive number of fen".into());
