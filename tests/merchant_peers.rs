@@ -57,3 +57,44 @@ async fn b_wechatpayv3_sdk_interoperates_public_key_mode() {
 async fn b_wechatpayv3_sdk_interoperates_certificates_mode() {
     interop(KeyMode::Certificates).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_wechatpay_axios_plugin_sdk_interoperates_public_key_mode() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers/node");
+    if !root.join("node_modules/wechatpay-axios-plugin").exists() {
+        eprintln!(
+            "warning: bench/peers/node/node_modules missing (scripts/test installs it): skipping the node peer check"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mock = wechatpay_fixture::create(
+        dir.path(),
+        KeyMode::PublicKey,
+        &format!("http://127.0.0.1:{port}"),
+        "127.0.0.1:0",
+        Duration::from_secs(1),
+    )
+    .expect("fixture");
+    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(root.join("wechatpay_axios_peer.js"))
+            .arg("interop")
+            .arg("--dir")
+            .arg(d)
+            .output()
+    })
+    .await
+    .expect("join");
+    let Ok(out) = out else {
+        eprintln!("warning: node not found: skipping the node peer check");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("\"ok\":true"), "peer failed: {stdout}");
+    assert_eq!(*mock.rejected_signatures.lock(), 0);
+    assert_eq!(mock.ledger().len(), 1);
+}

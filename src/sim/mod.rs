@@ -10,4 +10,6 @@ pub mod virtual_clock;
 #[cfg(feature = "merchant")]
 pub mod wechatpay;
 #[cfg(feature = "merchant")]
+pub mod wechatpay_bench;
+#[cfg(feature = "merchant")]
 pub mod wechatpay_fixture;

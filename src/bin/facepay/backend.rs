@@ -144,3 +144,35 @@ pub fn mock(a: &MockArgs) -> Result<(), String> {
         h.await.map_err(|e| e.to_string())
     })
 }
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 4000)]
+    pub deductions: usize,
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Use the mock named by this backend config (e.g. one shared with peer SDKs)
+    /// instead of an in-process mock.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `facepay bench wechatpay`.
+pub fn bench(a: &BenchArgs) -> Result<(), String> {
+    if a.deductions < 10 || a.concurrency == 0 {
+        return Err("--deductions must be at least 10 and --concurrency at least 1".into());
+    }
+    let r = rt()?.block_on(facepay::sim::wechatpay_bench::run(a.deductions, a.concurrency, a.config.as_deref()))?;
+    let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{v}");
+    } else if let Some(m) = v.as_object() {
+        for (k, v) in m {
+            println!("{k:<32}{v}");
+        }
+    }
+    Ok(())
+}
