@@ -28,8 +28,28 @@ pub enum PlatformMode {
     Certificates { apiv3_key: Secret, refresh_every: Duration },
 }
 
+/// One request as sent on the wire (for [`Transport`]).
+#[derive(Debug, Clone)]
+pub struct WireRequest {
+    pub method: Method,
+    pub path_query: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// `(status, headers, body)` of one answer.
+pub type WireAnswer = (u16, reqwest::header::HeaderMap, Vec<u8>);
+
+/// Another way to reach the server than HTTP over a socket: the demo runs the mock in
+/// process under tokio's paused clock. The answer is `(status, headers, body)`.
+pub trait Transport: Send + Sync + 'static {
+    fn send(&self, req: WireRequest) -> crate::terminal::face_service::BoxFut<'_, Result<WireAnswer, MerchantError>>;
+}
+
 pub struct WechatPayClient {
     http: reqwest::Client,
+    transport: Option<Arc<dyn Transport>>,
+    timeout: Duration,
     base_url: String,
     pub signer: Arc<MerchantSigner>,
     pub keys: Arc<PlatformKeys>,
@@ -58,12 +78,20 @@ impl WechatPayClient {
             .map_err(|e| MerchantError::Config(format!("http client: {e}")))?;
         Ok(WechatPayClient {
             http,
+            transport: None,
+            timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
             signer: Arc::new(signer),
             keys: Arc::new(keys),
             mode,
             last_refresh: Mutex::new(None),
         })
+    }
+
+    /// Sends every request through `t` instead of HTTP (the timeout still applies).
+    pub fn with_transport(mut self, t: Arc<dyn Transport>) -> Self {
+        self.transport = Some(t);
+        self
     }
 
     pub fn mchid(&self) -> &str {
@@ -119,6 +147,20 @@ impl WechatPayClient {
     ) -> Result<(u16, ResponseSignature, Vec<u8>), MerchantError> {
         let body = body.unwrap_or_default();
         let auth = self.signer.authorization(method.as_str(), path_query, &body, sign::unix_now(), &sign::nonce());
+        if let Some(t) = &self.transport {
+            let mut headers = vec![("authorization", auth), ("accept", "application/json".to_string())];
+            if !body.is_empty() {
+                headers.push(("content-type", "application/json".into()));
+            }
+            if let Some(s) = serial {
+                headers.push(("wechatpay-serial", s.to_string()));
+            }
+            let req = WireRequest { method, path_query: path_query.into(), headers, body };
+            let (status, h, body) = tokio::time::timeout(self.timeout, t.send(req))
+                .await
+                .map_err(|_| MerchantError::Unknown("timed out".into()))??;
+            return Ok((status, ResponseSignature::from_headers(&h), body));
+        }
         let mut rb = self
             .http
             .request(method, format!("{}{}", self.base_url, path_query))

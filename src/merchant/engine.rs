@@ -447,6 +447,26 @@ impl Engine {
         Ok(v)
     }
 
+    /// Every payment and its state.
+    pub fn payment_states(&self) -> Result<Vec<(String, PaymentState)>, MerchantError> {
+        let st = self.store.lock();
+        let mut s = st.conn().prepare("SELECT payment_id, state FROM mch_payments")?;
+        let v = s
+            .query_map([], |r| Ok((r.get(0)?, state_parse(&r.get::<_, String>(1)?))))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(v)
+    }
+
+    /// `(deduction attempts, order queries)` so far.
+    pub fn attempt_totals(&self) -> Result<(u64, u64), MerchantError> {
+        let st = self.store.lock();
+        Ok(st.conn().query_row(
+            "SELECT COALESCE(SUM(kind = 'pay'), 0), COALESCE(SUM(kind = 'query'), 0) FROM mch_attempts",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
     /// Final payments per state and reason.
     pub fn payment_counts(&self) -> Result<Vec<(String, u64)>, MerchantError> {
         let st = self.store.lock();

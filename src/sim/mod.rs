@@ -6,6 +6,8 @@ pub mod bench;
 pub mod demo;
 pub mod face_service;
 pub mod population;
+#[cfg(feature = "merchant")]
+pub mod reference_stack;
 pub mod virtual_clock;
 #[cfg(feature = "merchant")]
 pub mod wechatpay;

@@ -89,9 +89,21 @@ pub struct MockState {
     next_faults: Mutex<VecDeque<Step>>,
     /// Mutations of the response signature for the next answers (tests of rejections).
     next_signature: Mutex<VecDeque<SigFault>>,
+    random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
     pub requests: Mutex<u64>,
     pub rejected_signatures: Mutex<u64>,
     pub user_updates: Mutex<Vec<(String, String, serde_json::Value)>>,
+}
+
+/// Probabilities of unscripted deduction outcomes (the demo's WeChat Pay weather).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultRates {
+    pub system_error: f64,
+    pub notpay: f64,
+    pub userpaying: f64,
+    pub rate_limited: f64,
+    pub payerror: f64,
+    pub lost_answer: f64,
 }
 
 /// Ways to spoil a response signature.
@@ -133,6 +145,7 @@ impl MockState {
             script: Mutex::new(HashMap::new()),
             next_faults: Mutex::new(VecDeque::new()),
             next_signature: Mutex::new(VecDeque::new()),
+            random: Mutex::new(None),
             requests: Mutex::new(0),
             rejected_signatures: Mutex::new(0),
             user_updates: Mutex::new(Vec::new()),
@@ -147,6 +160,35 @@ impl MockState {
     /// Scripts the answers to the deductions of one auth code (default: SUCCESS).
     pub fn script(&self, auth_code: &str, steps: impl IntoIterator<Item = Step>) {
         self.script.lock().entry(auth_code.into()).or_default().extend(steps);
+    }
+
+    /// Unscripted deductions draw their outcome from `rates` (seeded); otherwise SUCCESS.
+    pub fn set_random_faults(&self, seed: u64, rates: FaultRates) {
+        use rand::SeedableRng;
+        *self.random.lock() = Some((rand::rngs::StdRng::seed_from_u64(seed), rates));
+    }
+
+    fn unscripted(&self) -> Step {
+        use rand::Rng;
+        let mut g = self.random.lock();
+        let Some((rng, r)) = g.as_mut() else { return Step::Trade(TradeState::Success) };
+        let x: f64 = rng.random();
+        let table = [
+            (r.system_error, Step::Error(500, "SYSTEM_ERROR")),
+            (r.notpay, Step::Trade(TradeState::Notpay)),
+            (r.userpaying, Step::Trade(TradeState::Userpaying)),
+            (r.rate_limited, Step::Error(429, "RATELIMIT_EXCEEDED")),
+            (r.payerror, Step::Trade(TradeState::Payerror)),
+            (r.lost_answer, Step::ChargeThenHang),
+        ];
+        let mut acc = 0.0;
+        for (p, step) in table {
+            acc += p;
+            if x < acc {
+                return step;
+            }
+        }
+        Step::Trade(TradeState::Success)
     }
 
     pub fn fault_next(&self, s: Step) {
@@ -263,12 +305,8 @@ impl MockState {
                 return self.error(400, "INVALID_REQUEST", "parameters differ from the first request of this order");
             }
         }
-        let step = self
-            .script
-            .lock()
-            .get_mut(req.auth_code.expose())
-            .and_then(|q| q.pop_front())
-            .unwrap_or(Step::Trade(TradeState::Success));
+        let step = self.script.lock().get_mut(req.auth_code.expose()).and_then(|q| q.pop_front());
+        let step = step.unwrap_or_else(|| self.unscripted());
         let charged_elsewhere =
             self.ledger.lock().iter().any(|c| c.auth_code_hash == hash(req.auth_code.expose()) && c.out_trade_no != no);
         let charges =
@@ -479,4 +517,30 @@ pub async fn serve(state: Arc<MockState>, port: u16) -> std::io::Result<(SocketA
         let _ = axum::serve(listener, router(state)).await;
     });
     Ok((addr, h))
+}
+
+/// The mock in process, without a socket (the demo under tokio's paused clock).
+pub struct InProcess(pub Router);
+
+impl crate::merchant::client::Transport for InProcess {
+    fn send(
+        &self,
+        req: crate::merchant::client::WireRequest,
+    ) -> crate::terminal::face_service::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>>
+    {
+        Box::pin(async move {
+            use tower::ServiceExt;
+            let unknown = |w: &str| crate::merchant::MerchantError::Unknown(w.to_string());
+            let mut b = axum::http::Request::builder().method(req.method).uri(req.path_query);
+            for (k, v) in req.headers {
+                b = b.header(k, v);
+            }
+            let r = b.body(axum::body::Body::from(req.body)).map_err(|_| unknown("bad request"))?;
+            let resp = self.0.clone().oneshot(r).await.map_err(|_| unknown("in-process call failed"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.map_err(|_| unknown("body"))?;
+            Ok((status, headers, body.to_vec()))
+        })
+    }
 }
