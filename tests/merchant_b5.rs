@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use facepay::merchant::client::{PlatformMode, WechatPayClient};
 use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine, Timer, VirtualTimer};
-use facepay::merchant::models::{FacepayUser, PresignRequest, TradeState, UserUpdate};
+use facepay::merchant::models::{FacepayUser, PresignRequest, StudentInfo, TradeState, UserUpdate};
 use facepay::merchant::sign::{MerchantSigner, PlatformKeys};
+use facepay::merchant::users::UserRegistry;
 use facepay::merchant::MerchantError;
 use facepay::sim::wechatpay::{self, KeyMode, MockConfig, MockState, SigFault, Step};
+use facepay::store::Store;
 use facepay::store::StorePath;
 use facepay::terminal::backend::{PaymentRequest, PaymentState};
 use facepay::Secret;
@@ -303,4 +305,35 @@ async fn b_wrong_merchant_key_is_refused_by_the_mock_without_retry_loop() {
 async fn base(f: &Fx) -> String {
     let (addr, _) = wechatpay::serve(f.mock.clone(), 0).await.expect("bind");
     format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn b_certificates_mode_refreshes_on_an_unknown_serial() {
+    let f = fx(KeyMode::Certificates).await;
+    f.client.tokens("ou1", "org1").await.expect("first call downloads the certificates");
+    let n0 = *f.mock.requests.lock();
+    f.client.keys.clear();
+    f.client.tokens("ou1", "org1").await.expect("the unknown serial triggers one refresh");
+    assert_eq!(*f.mock.requests.lock(), n0 + 2, "the call and one /v3/certificates download");
+}
+
+#[tokio::test]
+async fn b2_b6_user_change_is_synced_under_the_one_out_user_id() {
+    let f = fx(KeyMode::PublicKey).await;
+    let reg = UserRegistry::new(Store::open(&StorePath::Memory).expect("store")).expect("schema");
+    let id = reg.out_user_id("org1", "student-7").expect("id");
+    let change = UserUpdate {
+        student_info: Some(StudentInfo { class_name: "3-2".into() }),
+        phone: Some(Secret::new("13800138000")),
+        ..Default::default()
+    };
+    reg.sync(&f.client, "org1", "student-7", &change).await.expect("B2");
+    reg.sync(&f.client, "org1", "student-7", &UserUpdate { status: Some("DISABLED".into()), ..Default::default() })
+        .await
+        .expect("B2");
+    let u = f.mock.user_updates.lock();
+    assert_eq!(u.len(), 2);
+    assert!(u.iter().all(|(org, out, _)| org == "org1" && *out == id), "one out_user_id for the user (B6)");
+    assert_eq!(u[0].2["student_info"]["class_name"], "3-2");
+    assert_ne!(u[0].2["phone"], "13800138000");
 }

@@ -207,6 +207,11 @@ impl PlatformKeys {
         Ok(())
     }
 
+    /// Forgets every key (tests of the refresh on an unknown serial).
+    pub fn clear(&self) {
+        self.keys.write().clear();
+    }
+
     pub fn get(&self, serial: &str) -> Option<Vec<u8>> {
         self.keys.read().get(serial).cloned()
     }

@@ -81,6 +81,7 @@ pub struct MockState {
     /// `PUB_KEY_ID_…` or the certificate serial.
     pub platform_serial: String,
     cert_pem: String,
+    platform_pkcs8: Vec<u8>,
     merchant_keys: PlatformKeys,
     orders: Mutex<HashMap<String, Order>>,
     ledger: Mutex<Vec<Charge>>,
@@ -123,6 +124,7 @@ impl MockState {
     pub fn new(cfg: MockConfig) -> Arc<Self> {
         let pem = crate::merchant::generate_test_key_pem();
         let mut platform = MerchantSigner::from_pem(&cfg.mchid, "", &pem).expect("generated key");
+        let platform_pkcs8 = sign::pem_blocks(&pem).expect("generated PEM").remove(0).1;
         let (serial, cert_pem) = match cfg.mode {
             KeyMode::PublicKey => ("PUB_KEY_ID_0114232134912410000000000000000000".to_string(), String::new()),
             KeyMode::Certificates => {
@@ -139,6 +141,7 @@ impl MockState {
             platform,
             platform_serial: serial,
             cert_pem,
+            platform_pkcs8,
             merchant_keys,
             orders: Mutex::new(HashMap::new()),
             ledger: Mutex::new(Vec::new()),
@@ -282,10 +285,13 @@ impl MockState {
 
     /// Decrypts an OAEP field to check it was encrypted for our key.
     fn decrypts(&self, b64: &str) -> bool {
+        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1};
         use base64::Engine as _;
-        let _ = &self.cert_pem;
         let Ok(ct) = base64::engine::general_purpose::STANDARD.decode(b64) else { return false };
-        ct.len() == 256
+        let Ok(k) = PrivateDecryptingKey::from_pkcs8(&self.platform_pkcs8) else { return false };
+        let Ok(k) = OaepPrivateDecryptingKey::new(k) else { return false };
+        let mut out = vec![0u8; k.min_output_size()];
+        k.decrypt(&OAEP_SHA1_MGF1SHA1, &ct, &mut out, None).is_ok()
     }
 
     async fn transaction(&self, req: TransactionRequest) -> Response {
