@@ -91,6 +91,8 @@ pub struct MockState {
     /// Mutations of the response signature for the next answers (tests of rejections).
     next_signature: Mutex<VecDeque<SigFault>>,
     random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
+    /// Serialises the decide-and-commit step of deductions.
+    commit: Mutex<()>,
     pub requests: Mutex<u64>,
     pub rejected_signatures: Mutex<u64>,
     pub user_updates: Mutex<Vec<(String, String, serde_json::Value)>>,
@@ -149,6 +151,7 @@ impl MockState {
             next_faults: Mutex::new(VecDeque::new()),
             next_signature: Mutex::new(VecDeque::new()),
             random: Mutex::new(None),
+            commit: Mutex::new(()),
             requests: Mutex::new(0),
             rejected_signatures: Mutex::new(0),
             user_updates: Mutex::new(Vec::new()),
@@ -219,9 +222,13 @@ impl MockState {
     }
 
     fn sign(&self, status: StatusCode, body: String) -> Response {
+        let fault = self.next_signature.lock().pop_front();
+        self.sign_with(status, body, fault)
+    }
+
+    fn sign_with(&self, status: StatusCode, body: String, fault: Option<SigFault>) -> Response {
         let mut ts = sign::unix_now();
         let nonce = sign::nonce();
-        let fault = self.next_signature.lock().pop_front();
         if fault == Some(SigFault::Expired) {
             ts -= 301;
         }
@@ -303,53 +310,68 @@ impl MockState {
             return self.error(400, "PARAM_ERROR", "invalid parameter");
         }
         let no = req.out_trade_no.clone();
-        if let Some(o) = self.orders.lock().get(&no) {
-            if o.state == TradeState::Success {
-                return self.ok(&self.view(&no, o));
+        // Decide and commit atomically per request, as WeChat Pay does per order number:
+        // two concurrent requests for one order can never both charge.
+        let (step, view) = {
+            let _commit = self.commit.lock();
+            if let Some(o) = self.orders.lock().get(&no) {
+                if o.state == TradeState::Success {
+                    return self.ok(&self.view(&no, o));
+                }
+                if o.req.auth_code != req.auth_code || o.req.amount != req.amount {
+                    return self.error(
+                        400,
+                        "INVALID_REQUEST",
+                        "parameters differ from the first request of this order",
+                    );
+                }
             }
-            if o.req.auth_code != req.auth_code || o.req.amount != req.amount {
-                return self.error(400, "INVALID_REQUEST", "parameters differ from the first request of this order");
+            let step = self.script.lock().get_mut(req.auth_code.expose()).and_then(|q| q.pop_front());
+            let step = step.unwrap_or_else(|| self.unscripted());
+            let code_hash = hash(req.auth_code.expose());
+            let charged_elsewhere =
+                self.ledger.lock().iter().any(|c| c.auth_code_hash == code_hash && c.out_trade_no != no);
+            let charges =
+                matches!(step, Step::Trade(TradeState::Success) | Step::ChargeThenHang | Step::ChargeBadSignature);
+            if charges && charged_elsewhere {
+                return self.error(400, "INVALID_REQUEST", "credential already used and charged");
             }
-        }
-        let step = self.script.lock().get_mut(req.auth_code.expose()).and_then(|q| q.pop_front());
-        let step = step.unwrap_or_else(|| self.unscripted());
-        let charged_elsewhere =
-            self.ledger.lock().iter().any(|c| c.auth_code_hash == hash(req.auth_code.expose()) && c.out_trade_no != no);
-        let charges =
-            matches!(step, Step::Trade(TradeState::Success) | Step::ChargeThenHang | Step::ChargeBadSignature);
-        if charges && charged_elsewhere {
-            return self.error(400, "INVALID_REQUEST", "credential already used and charged");
-        }
-        let state = match step {
-            Step::Error(s, c) => return self.error(s, c, "scripted"),
-            Step::Hang => {
-                tokio::time::sleep(self.cfg.hang).await;
-                return self.error(500, "SYSTEM_ERROR", "late");
+            let state = match step {
+                Step::Error(s, c) => return self.error(s, c, "scripted"),
+                Step::Hang => TradeState::Notpay,
+                Step::Trade(s) => s,
+                Step::ChargeThenHang | Step::ChargeBadSignature => TradeState::Success,
+            };
+            if step == Step::Hang {
+                (step, None)
+            } else {
+                let order = Order { state, req: req.clone() };
+                let view = self.view(&no, &order);
+                self.orders.lock().insert(no.clone(), order);
+                if state == TradeState::Success {
+                    self.ledger.lock().push(Charge {
+                        out_trade_no: no,
+                        payment: req.attach.clone(),
+                        auth_code_hash: code_hash,
+                        amount: req.amount.total,
+                    });
+                }
+                (step, Some(view))
             }
-            Step::Trade(s) => s,
-            Step::ChargeThenHang | Step::ChargeBadSignature => TradeState::Success,
         };
-        let order = Order { state, req: req.clone() };
-        let view = self.view(&no, &order);
-        self.orders.lock().insert(no.clone(), order);
-        if state == TradeState::Success {
-            self.ledger.lock().push(Charge {
-                out_trade_no: no,
-                payment: req.attach.clone(),
-                auth_code_hash: hash(req.auth_code.expose()),
-                amount: req.amount.total,
-            });
-        }
-        match step {
-            Step::ChargeThenHang => {
+        match (step, view) {
+            (Step::Hang, _) | (_, None) => {
                 tokio::time::sleep(self.cfg.hang).await;
-                self.ok(&view)
+                self.error(500, "SYSTEM_ERROR", "late")
             }
-            Step::ChargeBadSignature => {
-                self.spoil_next_signature(SigFault::Forged);
-                self.ok(&view)
+            (Step::ChargeThenHang, Some(v)) => {
+                tokio::time::sleep(self.cfg.hang).await;
+                self.ok(&v)
             }
-            _ => self.ok(&view),
+            (Step::ChargeBadSignature, Some(v)) => {
+                self.sign_with(StatusCode::OK, serde_json::to_string(&v).expect("serialize"), Some(SigFault::Forged))
+            }
+            (_, Some(v)) => self.ok(&v),
         }
     }
 
