@@ -19,11 +19,59 @@ use serde::Serialize;
 use crate::clock::VirtualClock;
 use crate::config::TerminalConfig;
 use crate::error::{Error, Result, Secret};
+#[cfg(not(feature = "merchant"))]
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
 use crate::terminal::health::{EngineEvent, Health};
 use crate::terminal::verify::Outcome;
+
+/// With `merchant`, terminals pay through the reference backend and the mock WeChat Pay
+/// (B1–B6); without it, through the protocol mock [`crate::sim::backend::SimBackend`].
+#[cfg(feature = "merchant")]
+type DemoBackend = crate::sim::reference_stack::ReferenceStack;
+#[cfg(not(feature = "merchant"))]
+type DemoBackend = SimBackend;
+
+#[cfg(feature = "merchant")]
+fn demo_backend(seed: u64) -> Result<Arc<DemoBackend>> {
+    crate::sim::reference_stack::ReferenceStack::for_demo(seed)
+}
+
+#[cfg(not(feature = "merchant"))]
+fn demo_backend(seed: u64) -> Result<Arc<DemoBackend>> {
+    Ok(SimBackend::new(SimBackendConfig {
+        seed,
+        latency: (Duration::from_millis(20), Duration::from_millis(150)),
+        error_rate: 0.02,
+        processing_polls: 1,
+        ..SimBackendConfig::default()
+    }))
+}
+
+#[cfg(feature = "merchant")]
+fn wechatpay_side(b: &DemoBackend) -> Option<crate::sim::reference_stack::DeductionSummary> {
+    b.deductions().ok()
+}
+
+#[cfg(not(feature = "merchant"))]
+fn wechatpay_side(_: &DemoBackend) -> Option<WechatPaySide> {
+    None
+}
+
+/// The WeChat Pay side of the day (only with the reference backend).
+#[cfg(feature = "merchant")]
+pub type WechatPaySide = crate::sim::reference_stack::DeductionSummary;
+#[cfg(not(feature = "merchant"))]
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WechatPaySide {
+    pub by_outcome: BTreeMap<String, u64>,
+    pub payments: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub order_queries: u64,
+    pub charged_twice: u64,
+    pub lost: u64,
+}
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -109,6 +157,9 @@ pub struct DemoSummary {
     pub lost: u64,
     /// Idempotency keys that created more than one payment at the backend.
     pub charged_twice: u64,
+    /// Deductions at the mock WeChat Pay through the reference backend (B5), when built
+    /// with `merchant`; `charged_twice` and `lost` above include its ledger's counts.
+    pub wechatpay: Option<WechatPaySide>,
     /// Vendor ordering errors the simulated services counted (T7.3–T7.5): must be 0.
     pub vendor_order_violations: u64,
     pub virtual_seconds: u64,
@@ -144,13 +195,7 @@ pub async fn run(opts: &DemoOptions, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     }
     let start_wall = UNIX_EPOCH + Duration::from_secs(DAY_START_UNIX);
     let clock = Arc::new(VirtualClock::starting_at(start_wall));
-    let backend = SimBackend::new(SimBackendConfig {
-        seed: opts.seed,
-        latency: (Duration::from_millis(20), Duration::from_millis(150)),
-        error_rate: 0.02,
-        processing_polls: 1,
-        ..SimBackendConfig::default()
-    });
+    let backend = demo_backend(opts.seed)?;
     let tally = Arc::new(Mutex::new(Tally {
         outcomes: BTreeMap::new(),
         refused: BTreeMap::new(),
@@ -346,7 +391,7 @@ fn summarise(
     opts: &DemoOptions,
     engines: &[Terminal],
     sims: &[Arc<SimFaceService>],
-    backend: &SimBackend,
+    backend: &DemoBackend,
     tally: &Mutex<Tally>,
     elapsed: Duration,
 ) -> DemoSummary {
@@ -354,6 +399,8 @@ fn summarise(
     let hs: Vec<Health> = engines.iter().map(Terminal::health).collect();
     let sum = |f: &dyn Fn(&Health) -> u64| hs.iter().map(f).sum::<u64>();
     let b = backend.stats();
+    let wechatpay = wechatpay_side(backend);
+    let (ledger_twice, ledger_lost) = wechatpay.as_ref().map(|w| (w.charged_twice, w.lost)).unwrap_or((0, 0));
     let violations = sims
         .iter()
         .map(|s| {
@@ -384,8 +431,9 @@ fn summarise(
         payments_pending: sum(&pending),
         backend_unique_payments: b.payments_created,
         backend_duplicates_absorbed: b.duplicates,
-        lost: t.queued_keys.iter().filter(|k| !b.created_per_key.contains_key(*k)).count() as u64,
-        charged_twice: b.created_per_key.values().filter(|n| **n > 1).count() as u64,
+        lost: t.queued_keys.iter().filter(|k| !b.created_per_key.contains_key(*k)).count() as u64 + ledger_lost,
+        charged_twice: b.created_per_key.values().filter(|n| **n > 1).count() as u64 + ledger_twice,
+        wechatpay,
         vendor_order_violations: violations,
         virtual_seconds: elapsed.as_secs(),
     }
@@ -444,6 +492,17 @@ pub fn render(s: &DemoSummary, real: Duration) -> String {
     let _ = writeln!(o, "  {:<24}{:>8}", "failed", s.payments_failed);
     let _ = writeln!(o, "  {:<24}{:>8}", "pending", s.payments_pending);
     let _ = writeln!(o, "  {:<24}{:>8}", "duplicates absorbed", s.backend_duplicates_absorbed);
+    if let Some(w) = &s.wechatpay {
+        let _ = writeln!(o, "\nWeChat Pay deductions (reference backend → mock WeChat Pay, B5)");
+        for (k, v) in &w.payments {
+            let _ = writeln!(o, "  payments {k:<15}{v:>8}");
+        }
+        for (k, v) in &w.by_outcome {
+            let _ = writeln!(o, "  attempt {k:<16}{v:>8}");
+        }
+        let _ = writeln!(o, "  {:<24}{:>8}", "retries", w.retries);
+        let _ = writeln!(o, "  {:<24}{:>8}", "order queries", w.order_queries);
+    }
     let _ = writeln!(o, "  charged twice: {} / lost: {}", s.charged_twice, s.lost);
     o
 }

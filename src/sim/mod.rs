@@ -8,4 +8,12 @@ pub mod face_service;
 #[cfg(feature = "recon")]
 pub mod faceid;
 pub mod population;
+#[cfg(feature = "merchant")]
+pub mod reference_stack;
 pub mod virtual_clock;
+#[cfg(feature = "merchant")]
+pub mod wechatpay;
+#[cfg(feature = "merchant")]
+pub mod wechatpay_bench;
+#[cfg(feature = "merchant")]
+pub mod wechatpay_fixture;

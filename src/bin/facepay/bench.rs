@@ -23,6 +23,9 @@ pub enum Suite {
         #[arg(long)]
         json: bool,
     },
+    /// Signed-and-verified B5 deductions per second against the mock WeChat Pay, and the
+    /// RSA-2048 signing cost next to `openssl speed rsa2048` (see bench/peers/).
+    Wechatpay(crate::backend::BenchArgs),
     /// Init-to-ready with a cached authinfo (target ≤ 5 ms, no network call) and the idle
     /// engine's threads and RSS over the bare process (targets ≤ 3 threads, ≤ 8 MB).
     Startup {
@@ -55,6 +58,7 @@ pub fn run(a: &Args) -> Result<(), String> {
             }
             print(&bench::flow(*flows).map_err(|e| e.to_string())?, *json)
         }
+        Suite::Wechatpay(a) => crate::backend::bench(a),
         Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
         Suite::Recon(a) => bench_recon::run(a),
     }

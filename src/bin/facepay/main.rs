@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod backend;
 mod bench;
 mod bench_recon;
 mod demo;
@@ -24,6 +25,8 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
+    /// The reference merchant backend (SPEC B1–B6): serve, deduct.
+    Backend(backend::Args),
     /// FaceID billing reconciliation (SPEC R1–R8): issue, sweep, pull, report.
     Recon {
         #[command(subcommand)]
@@ -58,6 +61,7 @@ fn main() {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Backend(a) => backend::run(a),
         Command::Recon { cmd } => recon::run(cmd),
         Command::Mock { server } => mock::run(server),
         Command::CheckConfig { file } => check_config(file),

@@ -49,6 +49,8 @@ pub enum MockServer {
     /// Tencent Cloud FaceID API 3.0 (TC3-signed; accepts TENCENTCLOUD_SECRET_ID/KEY when set,
     /// else the documented test pair AKIDfacepaymock / facepay-mock-secret-key).
     Faceid(FaceIdMockArgs),
+    #[command(flatten)]
+    Wechatpay(crate::backend::MockServer),
 }
 
 pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
@@ -78,7 +80,10 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
 }
 
 pub fn run(server: &MockServer) -> Result<(), String> {
-    let MockServer::Faceid(a) = server;
+    let a = match server {
+        MockServer::Faceid(a) => a,
+        MockServer::Wechatpay(w) => return crate::backend::mock(w),
+    };
     let cfg = config(a)?;
     let rt = crate::network_runtime()?;
     rt.block_on(async {

@@ -1,0 +1,172 @@
+//! `facepay backend serve|deduct` (the reference merchant backend, SPEC B1–B6) and
+//! `facepay mock wechatpay` (the mock WeChat Pay server). Errors are one line and never
+//! carry key material or an auth code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use facepay::merchant::config::BackendConfig;
+use facepay::merchant::engine::{Engine, ScaledTimer};
+use facepay::sim::wechatpay::{self, KeyMode};
+use facepay::sim::wechatpay_fixture;
+use facepay::store::StorePath;
+use facepay::terminal::backend::{PaymentRequest, PaymentState};
+use facepay::Secret;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Serve the terminal ↔ backend protocol (docs/merchant-protocol.md).
+    Serve {
+        /// The backend config (JSON, docs/merchant-backend.md).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run one deduction to its end under the B5 rules; one JSON line per attempt.
+    Deduct {
+        #[arg(long)]
+        config: PathBuf,
+        /// The face credential (`face_token`); never printed.
+        #[arg(long)]
+        auth_code: String,
+        /// Amount in fen.
+        #[arg(long)]
+        amount: u64,
+        /// The first order number (default: generated).
+        #[arg(long)]
+        out_trade_no: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum MockServer {
+    /// The mock WeChat Pay API v3 on 127.0.0.1 (writes test keys and a backend config).
+    Wechatpay {
+        #[arg(long, default_value_t = 8700)]
+        port: u16,
+        /// Folder for the generated TEST keys and `backend.json`.
+        #[arg(long, default_value = "target/mock-wechatpay")]
+        dir: PathBuf,
+        /// Serve platform certificates (`/v3/certificates`) instead of a public-key id.
+        #[arg(long)]
+        certificates: bool,
+        /// A script of outcomes: `{"auth_code": ["NOTPAY", "SYSTEM_ERROR", "SUCCESS"]}`.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// The port the reference backend config should listen on.
+        #[arg(long, default_value_t = 8080)]
+        backend_port: u16,
+    },
+}
+
+fn rt() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("runtime: {e}"))
+}
+
+pub fn run(a: &Args) -> Result<(), String> {
+    match &a.cmd {
+        Cmd::Serve { config } => rt()?.block_on(facepay::merchant::server::serve(config)).map_err(|e| e.to_string()),
+        Cmd::Deduct { config, auth_code, amount, out_trade_no } => {
+            rt()?.block_on(deduct(config, auth_code, *amount, out_trade_no.as_deref()))
+        }
+    }
+}
+
+async fn deduct(
+    config: &std::path::Path,
+    auth_code: &str,
+    amount: u64,
+    out_trade_no: Option<&str>,
+) -> Result<(), String> {
+    let cfg = BackendConfig::load(config).map_err(|e| e.to_string())?;
+    if amount == 0 {
+        return Err("--amount must be a positive number of fen".into());
+    }
+    let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
+    let timer = Arc::new(ScaledTimer(cfg.retry_delay_ms_per_s));
+    let engine = Engine::open(&StorePath::File(cfg.db_path.clone()), client, timer, cfg.deduction_params())
+        .map_err(|e| e.to_string())?;
+    engine.set_observer(|a| println!("{}", serde_json::to_string(a).expect("serialize")));
+    let key = match out_trade_no {
+        Some(n) => format!("cli-{n}"),
+        None => format!("cli-{}", facepay::merchant::sign::nonce()),
+    };
+    let req = PaymentRequest {
+        idempotency_key: key,
+        face_token: Secret::new(auth_code),
+        user_id: String::new(),
+        out_user_id: String::new(),
+        amount_fen: amount,
+        organization_id: cfg.organizations[0].clone(),
+        device_id: "cli".into(),
+    };
+    let (st, _) = engine.record(&req).map_err(|e| e.to_string())?;
+    if let Some(n) = out_trade_no {
+        engine.set_first_order(&st.payment_id, n).map_err(|e| e.to_string())?;
+    }
+    let state = engine.drive(&st.payment_id).await.map_err(|e| e.to_string())?;
+    let reason = engine.status(&st.payment_id).map_err(|e| e.to_string())?.and_then(|s| s.1);
+    println!("{}", serde_json::json!({"payment_id": st.payment_id, "state": state, "reason": reason}));
+    match state {
+        PaymentState::Paid => Ok(()),
+        _ => Err(format!("payment {} not paid: {}", st.payment_id, reason.unwrap_or_default())),
+    }
+}
+
+pub fn mock(server: &MockServer) -> Result<(), String> {
+    let MockServer::Wechatpay { port, dir, certificates, script, backend_port } = server;
+    let mode = if *certificates { KeyMode::Certificates } else { KeyMode::PublicKey };
+    rt()?.block_on(async {
+        let url = format!("http://127.0.0.1:{port}");
+        let mock = wechatpay_fixture::create(dir, mode, &url, &format!("127.0.0.1:{backend_port}"), Duration::from_secs(10))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(s) = script {
+            let text = std::fs::read_to_string(s).map_err(|e| format!("{}: {e}", s.display()))?;
+            wechatpay_fixture::load_script(&mock, &text)?;
+        }
+        let (addr, h) = wechatpay::serve(mock.clone(), *port).await.map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+        println!(
+            "{}",
+            serde_json::json!({"listening": format!("http://{addr}"), "backend_config": dir.join("backend.json"), "platform_serial": mock.platform_serial})
+        );
+        h.await.map_err(|e| e.to_string())
+    })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 4000)]
+    pub deductions: usize,
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Use the mock named by this backend config (e.g. one shared with peer SDKs)
+    /// instead of an in-process mock.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `facepay bench wechatpay`.
+pub fn bench(a: &BenchArgs) -> Result<(), String> {
+    if a.deductions < 10 || a.concurrency == 0 {
+        return Err("--deductions must be at least 10 and --concurrency at least 1".into());
+    }
+    let r = rt()?.block_on(facepay::sim::wechatpay_bench::run(a.deductions, a.concurrency, a.config.as_deref()))?;
+    let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{v}");
+    } else if let Some(m) = v.as_object() {
+        for (k, v) in m {
+            println!("{k:<32}{v}");
+        }
+    }
+    Ok(())
+}

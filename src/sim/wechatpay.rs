@@ -1,0 +1,574 @@
+//! The mock WeChat Pay API v3 server (SPEC B1–B5, API-NOTES §2) on 127.0.0.1: it verifies
+//! every request signature (scheme, mchid, serial, ±300 s, RSA), signs every response with
+//! its platform key (public-key mode `PUB_KEY_ID_…` or certificates mode with
+//! `/v3/certificates` AES-256-GCM-encrypted under the APIv3 key), serves tokens, user
+//! update, authinfo, presign, transactions and the order query with the documented shapes
+//! and error bodies, keeps a ledger of charges (so tests prove "no order charged twice, no
+//! payment lost") and plays a per-auth-code script of outcomes and faults.
+
+// Handlers return an early `Response` as their error: boxing it buys nothing here.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use parking_lot::Mutex;
+
+use crate::merchant::models::*;
+use crate::merchant::sign::{self, AuthorizationHeader, MerchantSigner, PlatformKeys};
+
+/// One scripted answer to a deduction (`POST /v3/offlineface/transactions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Answer 200 with this trade state (SUCCESS charges the ledger).
+    Trade(TradeState),
+    /// Answer this status with `{code, message}`, nothing recorded.
+    Error(u16, &'static str),
+    /// Charge (SUCCESS), then never answer in time: the outcome is unknown to the client.
+    ChargeThenHang,
+    /// Do nothing and never answer in time.
+    Hang,
+    /// Charge (SUCCESS) and answer with a broken signature.
+    ChargeBadSignature,
+}
+
+/// How the mock presents its platform key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    PublicKey,
+    Certificates,
+}
+
+/// One charge in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub out_trade_no: String,
+    pub payment: String,
+    pub auth_code_hash: String,
+    pub amount: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Order {
+    state: TradeState,
+    req: TransactionRequest,
+}
+
+pub struct MockConfig {
+    pub mchid: String,
+    /// Serial of the merchant certificate and its public key (SPKI DER).
+    pub merchant_serial: String,
+    pub merchant_public_key: Vec<u8>,
+    pub mode: KeyMode,
+    pub apiv3_key: String,
+    /// Organisations of `mchid` (B3 and B1 refuse others).
+    pub organizations: Vec<String>,
+    /// How long a hanging answer waits.
+    pub hang: Duration,
+}
+
+pub struct MockState {
+    cfg: MockConfig,
+    platform: MerchantSigner,
+    /// `PUB_KEY_ID_…` or the certificate serial.
+    pub platform_serial: String,
+    cert_pem: String,
+    platform_pkcs8: Vec<u8>,
+    merchant_keys: PlatformKeys,
+    orders: Mutex<HashMap<String, Order>>,
+    ledger: Mutex<Vec<Charge>>,
+    script: Mutex<HashMap<String, VecDeque<Step>>>,
+    /// Faults applied to the next answers of any endpoint (before the handler).
+    next_faults: Mutex<VecDeque<Step>>,
+    /// Mutations of the response signature for the next answers (tests of rejections).
+    next_signature: Mutex<VecDeque<SigFault>>,
+    random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
+    /// Serialises the decide-and-commit step of deductions.
+    commit: Mutex<()>,
+    pub requests: Mutex<u64>,
+    pub rejected_signatures: Mutex<u64>,
+    pub user_updates: Mutex<Vec<(String, String, serde_json::Value)>>,
+}
+
+/// Probabilities of unscripted deduction outcomes (the demo's WeChat Pay weather).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultRates {
+    pub system_error: f64,
+    pub notpay: f64,
+    pub userpaying: f64,
+    pub rate_limited: f64,
+    pub payerror: f64,
+    pub lost_answer: f64,
+}
+
+/// Ways to spoil a response signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigFault {
+    Forged,
+    Expired,
+    Unsigned,
+    Probe,
+}
+
+fn hash(s: &str) -> String {
+    hex::encode(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref()[..8])
+}
+
+impl MockState {
+    pub fn new(cfg: MockConfig) -> Arc<Self> {
+        let pem = crate::merchant::generate_test_key_pem();
+        let mut platform = MerchantSigner::from_pem(&cfg.mchid, "", &pem).expect("generated key");
+        let platform_pkcs8 = sign::pem_blocks(&pem).expect("generated PEM").remove(0).1;
+        let (serial, cert_pem) = match cfg.mode {
+            KeyMode::PublicKey => ("PUB_KEY_ID_0114232134912410000000000000000000".to_string(), String::new()),
+            KeyMode::Certificates => {
+                let s = [0x5Bu8, 0xC1, 0x3A, 0x0F, 0x21, 0x9E, 0x77, 0x01];
+                let der = crate::merchant::x509::self_signed(&platform, &s, "Tenpay.com mock platform certificate");
+                (hex::encode_upper(s), sign::pem_encode("CERTIFICATE", &der))
+            }
+        };
+        platform.serial_no = serial.clone();
+        let merchant_keys = PlatformKeys::new();
+        merchant_keys.insert(&cfg.merchant_serial, cfg.merchant_public_key.clone());
+        Arc::new(MockState {
+            cfg,
+            platform,
+            platform_serial: serial,
+            cert_pem,
+            platform_pkcs8,
+            merchant_keys,
+            orders: Mutex::new(HashMap::new()),
+            ledger: Mutex::new(Vec::new()),
+            script: Mutex::new(HashMap::new()),
+            next_faults: Mutex::new(VecDeque::new()),
+            next_signature: Mutex::new(VecDeque::new()),
+            random: Mutex::new(None),
+            commit: Mutex::new(()),
+            requests: Mutex::new(0),
+            rejected_signatures: Mutex::new(0),
+            user_updates: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The platform public key (SPKI DER) clients trust in public-key mode.
+    pub fn platform_public_key(&self) -> Vec<u8> {
+        self.platform.public_key_der()
+    }
+
+    /// Scripts the answers to the deductions of one auth code (default: SUCCESS).
+    pub fn script(&self, auth_code: &str, steps: impl IntoIterator<Item = Step>) {
+        self.script.lock().entry(auth_code.into()).or_default().extend(steps);
+    }
+
+    /// Unscripted deductions draw their outcome from `rates` (seeded); otherwise SUCCESS.
+    pub fn set_random_faults(&self, seed: u64, rates: FaultRates) {
+        use rand::SeedableRng;
+        *self.random.lock() = Some((rand::rngs::StdRng::seed_from_u64(seed), rates));
+    }
+
+    fn unscripted(&self) -> Step {
+        use rand::Rng;
+        let mut g = self.random.lock();
+        let Some((rng, r)) = g.as_mut() else { return Step::Trade(TradeState::Success) };
+        let x: f64 = rng.random();
+        let table = [
+            (r.system_error, Step::Error(500, "SYSTEM_ERROR")),
+            (r.notpay, Step::Trade(TradeState::Notpay)),
+            (r.userpaying, Step::Trade(TradeState::Userpaying)),
+            (r.rate_limited, Step::Error(429, "RATELIMIT_EXCEEDED")),
+            (r.payerror, Step::Trade(TradeState::Payerror)),
+            (r.lost_answer, Step::ChargeThenHang),
+        ];
+        let mut acc = 0.0;
+        for (p, step) in table {
+            acc += p;
+            if x < acc {
+                return step;
+            }
+        }
+        Step::Trade(TradeState::Success)
+    }
+
+    pub fn fault_next(&self, s: Step) {
+        self.next_faults.lock().push_back(s);
+    }
+
+    pub fn spoil_next_signature(&self, f: SigFault) {
+        self.next_signature.lock().push_back(f);
+    }
+
+    pub fn ledger(&self) -> Vec<Charge> {
+        self.ledger.lock().clone()
+    }
+
+    /// Orders charged more than once plus payments (`attach`) charged under several orders.
+    pub fn charged_twice(&self) -> usize {
+        let l = self.ledger.lock();
+        let mut by_order: HashMap<&str, usize> = HashMap::new();
+        let mut by_payment: HashMap<&str, usize> = HashMap::new();
+        for c in l.iter() {
+            *by_order.entry(&c.out_trade_no).or_default() += 1;
+            *by_payment.entry(&c.payment).or_default() += 1;
+        }
+        by_order.values().chain(by_payment.values()).filter(|&&n| n > 1).count()
+    }
+
+    fn sign(&self, status: StatusCode, body: String) -> Response {
+        let fault = self.next_signature.lock().pop_front();
+        self.sign_with(status, body, fault)
+    }
+
+    fn sign_with(&self, status: StatusCode, body: String, fault: Option<SigFault>) -> Response {
+        let mut ts = sign::unix_now();
+        let nonce = sign::nonce();
+        if fault == Some(SigFault::Expired) {
+            ts -= 301;
+        }
+        let mut sig = self.platform.sign(format!("{ts}\n{nonce}\n{body}\n").as_bytes());
+        match fault {
+            Some(SigFault::Forged) => sig = self.platform.sign(b"something else"),
+            Some(SigFault::Probe) => sig = format!("{}{sig}", sign::PROBE_PREFIX),
+            _ => {}
+        }
+        let mut r = (status, body).into_response();
+        if fault != Some(SigFault::Unsigned) {
+            let h = r.headers_mut();
+            h.insert("content-type", "application/json".parse().expect("static"));
+            h.insert("wechatpay-timestamp", ts.to_string().parse().expect("digits"));
+            h.insert("wechatpay-nonce", nonce.parse().expect("hex"));
+            h.insert("wechatpay-serial", self.platform_serial.parse().expect("ascii"));
+            h.insert("wechatpay-signature", sig.parse().expect("base64"));
+            h.insert("wechatpay-signature-type", sign::SCHEME.parse().expect("static"));
+        }
+        r
+    }
+
+    fn error(&self, status: u16, code: &str, message: &str) -> Response {
+        let body = serde_json::json!({"code": code, "message": message}).to_string();
+        self.sign(StatusCode::from_u16(status).expect("valid status"), body)
+    }
+
+    fn ok<T: serde::Serialize>(&self, v: &T) -> Response {
+        self.sign(StatusCode::OK, serde_json::to_string(v).expect("serialize"))
+    }
+
+    /// Checks the `Authorization` header of one request.
+    fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+        *self.requests.lock() += 1;
+        let fail = |m: &str| {
+            *self.rejected_signatures.lock() += 1;
+            Err(self.error(401, "SIGN_ERROR", m))
+        };
+        let Some(a) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            return fail("missing Authorization");
+        };
+        let Ok(a) = AuthorizationHeader::parse(a) else { return fail("malformed Authorization") };
+        if a.mchid != self.cfg.mchid {
+            return fail("mchid does not match the signing key");
+        }
+        if a.timestamp.abs_diff(sign::unix_now()) > sign::MAX_SKEW_S {
+            return fail("timestamp expired");
+        }
+        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut msg = format!("{method}\n{pq}\n{}\n{}\n", a.timestamp, a.nonce).into_bytes();
+        msg.extend_from_slice(body);
+        msg.push(b'\n');
+        let Some(key) = self.merchant_keys.get(&a.serial_no) else {
+            return fail("unknown merchant certificate serial");
+        };
+        if !sign::verify_rsa_sha256(&key, &msg, &a.signature) {
+            return fail("signature does not verify");
+        }
+        Ok(())
+    }
+
+    /// Decrypts an OAEP field to check it was encrypted for our key.
+    fn decrypts(&self, b64: &str) -> bool {
+        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1};
+        use base64::Engine as _;
+        let Ok(ct) = base64::engine::general_purpose::STANDARD.decode(b64) else { return false };
+        let Ok(k) = PrivateDecryptingKey::from_pkcs8(&self.platform_pkcs8) else { return false };
+        let Ok(k) = OaepPrivateDecryptingKey::new(k) else { return false };
+        let mut out = vec![0u8; k.min_output_size()];
+        k.decrypt(&OAEP_SHA1_MGF1SHA1, &ct, &mut out, None).is_ok()
+    }
+
+    async fn transaction(&self, req: TransactionRequest) -> Response {
+        if req.sp_mchid != self.cfg.mchid
+            || req.amount.total == 0
+            || req.out_trade_no.is_empty()
+            || req.out_trade_no.len() > 32
+        {
+            return self.error(400, "PARAM_ERROR", "invalid parameter");
+        }
+        let no = req.out_trade_no.clone();
+        // Decide and commit atomically per request, as WeChat Pay does per order number:
+        // two concurrent requests for one order can never both charge.
+        let (step, view) = {
+            let _commit = self.commit.lock();
+            if let Some(o) = self.orders.lock().get(&no) {
+                if o.state == TradeState::Success {
+                    return self.ok(&self.view(&no, o));
+                }
+                if o.req.auth_code != req.auth_code || o.req.amount != req.amount {
+                    return self.error(
+                        400,
+                        "INVALID_REQUEST",
+                        "parameters differ from the first request of this order",
+                    );
+                }
+            }
+            let step = self.script.lock().get_mut(req.auth_code.expose()).and_then(|q| q.pop_front());
+            let step = step.unwrap_or_else(|| self.unscripted());
+            let code_hash = hash(req.auth_code.expose());
+            let charged_elsewhere =
+                self.ledger.lock().iter().any(|c| c.auth_code_hash == code_hash && c.out_trade_no != no);
+            let charges =
+                matches!(step, Step::Trade(TradeState::Success) | Step::ChargeThenHang | Step::ChargeBadSignature);
+            if charges && charged_elsewhere {
+                return self.error(400, "INVALID_REQUEST", "credential already used and charged");
+            }
+            let state = match step {
+                Step::Error(s, c) => return self.error(s, c, "scripted"),
+                Step::Hang => TradeState::Notpay,
+                Step::Trade(s) => s,
+                Step::ChargeThenHang | Step::ChargeBadSignature => TradeState::Success,
+            };
+            if step == Step::Hang {
+                (step, None)
+            } else {
+                let order = Order { state, req: req.clone() };
+                let view = self.view(&no, &order);
+                self.orders.lock().insert(no.clone(), order);
+                if state == TradeState::Success {
+                    self.ledger.lock().push(Charge {
+                        out_trade_no: no,
+                        payment: req.attach.clone(),
+                        auth_code_hash: code_hash,
+                        amount: req.amount.total,
+                    });
+                }
+                (step, Some(view))
+            }
+        };
+        match (step, view) {
+            (Step::Hang, _) | (_, None) => {
+                tokio::time::sleep(self.cfg.hang).await;
+                self.error(500, "SYSTEM_ERROR", "late")
+            }
+            (Step::ChargeThenHang, Some(v)) => {
+                tokio::time::sleep(self.cfg.hang).await;
+                self.ok(&v)
+            }
+            (Step::ChargeBadSignature, Some(v)) => {
+                self.sign_with(StatusCode::OK, serde_json::to_string(&v).expect("serialize"), Some(SigFault::Forged))
+            }
+            (_, Some(v)) => self.ok(&v),
+        }
+    }
+
+    fn view(&self, no: &str, o: &Order) -> Transaction {
+        let paid = o.state == TradeState::Success;
+        Transaction {
+            out_trade_no: no.into(),
+            trade_state: o.state,
+            trade_state_description: format!("{:?}", o.state),
+            transaction_id: paid.then(|| format!("4200{}", &hash(no)[..12])),
+            amount: Some(o.req.amount.clone()),
+            success_time: paid.then(|| "2026-01-01T12:00:00+08:00".to_string()),
+            error_type: (o.state == TradeState::Payerror).then(|| "NOT_ENOUGH".to_string()),
+            attach: Some(o.req.attach.clone()),
+        }
+    }
+}
+
+type S = State<Arc<MockState>>;
+
+async fn guard(s: &MockState, method: Method, uri: Uri, headers: HeaderMap, body: &Bytes) -> Result<(), Response> {
+    s.check(&method, &uri, &headers, body)?;
+    if let Some(f) = s.next_faults.lock().pop_front() {
+        return Err(match f {
+            Step::Error(st, c) => s.error(st, c, "injected"),
+            _ => s.error(500, "SYSTEM_ERROR", "injected"),
+        });
+    }
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &MockState, body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|_| s.error(400, "PARAM_ERROR", "body does not match the documented shape"))
+}
+
+async fn h_transactions(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u, h, &b).await {
+        return r;
+    }
+    match parse::<TransactionRequest>(&s, &b) {
+        Ok(req) => s.transaction(req).await,
+        Err(r) => r,
+    }
+}
+
+async fn h_query(State(s): S, Path(no): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u.clone(), h, &b).await {
+        return r;
+    }
+    if !u.query().unwrap_or("").contains(&format!("sp_mchid={}", s.cfg.mchid)) {
+        return s.error(400, "PARAM_ERROR", "sp_mchid missing or wrong");
+    }
+    let o = s.orders.lock().get(&no).cloned();
+    match o {
+        Some(o) => s.ok(&s.view(&no, &o)),
+        None => s.error(404, "ORDER_NOT_EXIST", "order does not exist"),
+    }
+}
+
+async fn h_tokens(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u, h, &b).await {
+        return r;
+    }
+    match parse::<TokenRequest>(&s, &b) {
+        Ok(r) if r.scene != "WEBSESSION" => s.error(400, "PARAM_ERROR", "scene must be WEBSESSION"),
+        Ok(r) if !s.cfg.organizations.contains(&r.web_init_data.organization_id) => {
+            s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant")
+        }
+        Ok(_) => s.ok(&serde_json::json!({"token": format!("tok_{}", sign::nonce())})),
+        Err(r) => r,
+    }
+}
+
+async fn h_user(
+    State(s): S,
+    Path((org, uid)): Path<(String, String)>,
+    m: Method,
+    u: Uri,
+    h: HeaderMap,
+    b: Bytes,
+) -> Response {
+    if let Err(r) = guard(&s, m, u, h.clone(), &b).await {
+        return r;
+    }
+    let v: serde_json::Value = match parse(&s, &b) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    for f in ["user_name", "phone"] {
+        if let Some(x) = v.get(f).and_then(|x| x.as_str()) {
+            if !s.decrypts(x)
+                || h.get("wechatpay-serial").and_then(|x| x.to_str().ok()) != Some(s.platform_serial.as_str())
+            {
+                return s.error(400, "PARAM_ERROR", "sensitive field not encrypted with the platform key");
+            }
+        }
+    }
+    if !s.cfg.organizations.contains(&org) {
+        return s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant");
+    }
+    s.user_updates.lock().push((org, uid, v));
+    s.sign(StatusCode::NO_CONTENT, String::new())
+}
+
+async fn h_authinfo(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u, h, &b).await {
+        return r;
+    }
+    match parse::<AuthInfoCall>(&s, &b) {
+        Ok(r) if !s.cfg.organizations.contains(&r.organization_id) => {
+            s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant")
+        }
+        Ok(_) => s.ok(&serde_json::json!({"authinfo": format!("ai_{}", sign::nonce())})),
+        Err(r) => r,
+    }
+}
+
+async fn h_presign(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u, h, &b).await {
+        return r;
+    }
+    match parse::<PresignRequest>(&s, &b) {
+        Ok(r) if !s.decrypts(r.facepay_user.phone.expose()) => s.error(400, "PARAM_ERROR", "phone not encrypted"),
+        Ok(_) => s.ok(&serde_json::json!({"presign_token": format!("pre_{}", sign::nonce())})),
+        Err(r) => r,
+    }
+}
+
+async fn h_certificates(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
+    if let Err(r) = guard(&s, m, u, h, &b).await {
+        return r;
+    }
+    if s.cfg.mode != KeyMode::Certificates {
+        return s.error(404, "NOT_FOUND", "this merchant uses the public-key mode");
+    }
+    let nonce = &sign::nonce()[..12];
+    let ct = sign::aes_gcm_encrypt(s.cfg.apiv3_key.as_bytes(), nonce, "certificate", s.cert_pem.as_bytes())
+        .expect("32-byte APIv3 key");
+    s.ok(&CertificateList {
+        data: vec![CertificateEntry {
+            serial_no: s.platform_serial.clone(),
+            effective_time: "2025-01-01T00:00:00+08:00".into(),
+            expire_time: "2049-12-31T23:59:59+08:00".into(),
+            encrypt_certificate: EncryptCertificate {
+                algorithm: "AEAD_AES_256_GCM".into(),
+                nonce: nonce.into(),
+                associated_data: "certificate".into(),
+                ciphertext: ct,
+            },
+        }],
+    })
+}
+
+pub fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .route("/v3/offlinefacemch/tokens", post(h_tokens))
+        .route("/v3/offlinefacemch/organizations/{org}/users/out-user-id/{uid}", patch(h_user))
+        .route("/v3/offlineface/authinfo", post(h_authinfo))
+        .route("/v3/offlineface/contracts/presign", post(h_presign))
+        .route("/v3/offlineface/transactions", post(h_transactions))
+        .route("/v3/offlineface/transactions/out-trade-no/{no}", get(h_query))
+        .route("/v3/certificates", get(h_certificates))
+        .with_state(state)
+}
+
+/// Serves the mock on `127.0.0.1:port` (0 = any free port); returns the bound address.
+pub async fn serve(state: Arc<MockState>, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let h = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(state)).await;
+    });
+    Ok((addr, h))
+}
+
+/// The mock in process, without a socket (the demo under tokio's paused clock).
+pub struct InProcess(pub Router);
+
+impl crate::merchant::client::Transport for InProcess {
+    fn send(
+        &self,
+        req: crate::merchant::client::WireRequest,
+    ) -> crate::terminal::face_service::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>>
+    {
+        Box::pin(async move {
+            use tower::ServiceExt;
+            let unknown = |w: &str| crate::merchant::MerchantError::Unknown(w.to_string());
+            let mut b = axum::http::Request::builder().method(req.method).uri(req.path_query);
+            for (k, v) in req.headers {
+                b = b.header(k, v);
+            }
+            let r = b.body(axum::body::Body::from(req.body)).map_err(|_| unknown("bad request"))?;
+            let resp = self.0.clone().oneshot(r).await.map_err(|_| unknown("in-process call failed"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.map_err(|_| unknown("body"))?;
+            Ok((status, headers, body.to_vec()))
+        })
+    }
+}
