@@ -464,44 +464,44 @@ pub fn render(s: &DemoSummary, real: Duration) -> String {
     );
     let _ = writeln!(o, "\nFlows ({} customers)", s.customers);
     for (k, v) in &s.outcomes {
-        let _ = writeln!(o, "  {k:<24}{v:>8}");
+        let _ = writeln!(o, "  {k:<30}{v:>8}");
     }
     for (k, v) in &s.refused {
-        let _ = writeln!(o, "  refused: {k:<15}{v:>8}");
+        let _ = writeln!(o, "  refused: {k:<21}{v:>8}");
     }
-    let _ = writeln!(o, "  {:<24}{:>8}", "recognition retries", s.recognition_failures);
+    let _ = writeln!(o, "  {:<30}{:>8}", "recognition retries", s.recognition_failures);
     let _ = writeln!(o, "\nGates");
-    let _ = writeln!(o, "  {:<24}{:>8}", "recognised", s.gate_recognitions);
+    let _ = writeln!(o, "  {:<30}{:>8}", "recognised", s.gate_recognitions);
     for (k, v) in &s.gate_other {
-        let _ = writeln!(o, "  {k:<24}{v:>8}");
+        let _ = writeln!(o, "  {k:<30}{v:>8}");
     }
     let _ = writeln!(o, "\nStage latency from startVerify    count    p50 ms    p95 ms    max ms");
     for (k, p) in &s.stage_latency {
         let _ = writeln!(o, "  {:<30}{:>7}{:>10.0}{:>10.0}{:>10.0}", &k[2..], p.count, p.p50_ms, p.p95_ms, p.max_ms);
     }
     let _ = writeln!(o, "\nService");
-    let _ = writeln!(o, "  {:<24}{:>8}", "disconnects", s.disconnects);
-    let _ = writeln!(o, "  {:<24}{:>8}", "reconnects", s.reconnects);
-    let _ = writeln!(o, "  {:<24}{:>8}", "features-stale alerts", s.features_stale_alerts);
-    let _ = writeln!(o, "  {:<24}{:>8}", "authinfo refreshes", s.authinfo_refreshes);
-    let _ = writeln!(o, "  {:<24}{:>8}", "restarts planned", s.restart_planned);
-    let _ = writeln!(o, "  {:<24}{:>8}", "vendor order violations", s.vendor_order_violations);
+    let _ = writeln!(o, "  {:<30}{:>8}", "disconnects", s.disconnects);
+    let _ = writeln!(o, "  {:<30}{:>8}", "reconnects", s.reconnects);
+    let _ = writeln!(o, "  {:<30}{:>8}", "features-stale alerts", s.features_stale_alerts);
+    let _ = writeln!(o, "  {:<30}{:>8}", "authinfo refreshes", s.authinfo_refreshes);
+    let _ = writeln!(o, "  {:<30}{:>8}", "restarts planned", s.restart_planned);
+    let _ = writeln!(o, "  {:<30}{:>8}", "vendor order violations", s.vendor_order_violations);
     let _ = writeln!(o, "\nPayments");
-    let _ = writeln!(o, "  {:<24}{:>8}", "queued (credentials)", s.payments_queued);
-    let _ = writeln!(o, "  {:<24}{:>8}", "paid", s.payments_paid);
-    let _ = writeln!(o, "  {:<24}{:>8}", "failed", s.payments_failed);
-    let _ = writeln!(o, "  {:<24}{:>8}", "pending", s.payments_pending);
-    let _ = writeln!(o, "  {:<24}{:>8}", "duplicates absorbed", s.backend_duplicates_absorbed);
+    let _ = writeln!(o, "  {:<30}{:>8}", "queued (credentials)", s.payments_queued);
+    let _ = writeln!(o, "  {:<30}{:>8}", "paid", s.payments_paid);
+    let _ = writeln!(o, "  {:<30}{:>8}", "failed", s.payments_failed);
+    let _ = writeln!(o, "  {:<30}{:>8}", "pending", s.payments_pending);
+    let _ = writeln!(o, "  {:<30}{:>8}", "duplicates absorbed", s.backend_duplicates_absorbed);
     if let Some(w) = &s.wechatpay {
         let _ = writeln!(o, "\nWeChat Pay deductions (reference backend → mock WeChat Pay, B5)");
         for (k, v) in &w.payments {
-            let _ = writeln!(o, "  payments {k:<15}{v:>8}");
+            let _ = writeln!(o, "  payments {k:<21}{v:>8}");
         }
         for (k, v) in &w.by_outcome {
-            let _ = writeln!(o, "  attempt {k:<16}{v:>8}");
+            let _ = writeln!(o, "  attempt {k:<22}{v:>8}");
         }
-        let _ = writeln!(o, "  {:<24}{:>8}", "retries", w.retries);
-        let _ = writeln!(o, "  {:<24}{:>8}", "order queries", w.order_queries);
+        let _ = writeln!(o, "  {:<30}{:>8}", "retries", w.retries);
+        let _ = writeln!(o, "  {:<30}{:>8}", "order queries", w.order_queries);
     }
     let _ = writeln!(o, "  charged twice: {} / lost: {}", s.charged_twice, s.lost);
     o
