@@ -341,3 +341,19 @@ async fn bad_input_is_refused_with_typed_errors() {
     let e = Terminal::spawn(c, deps).err().expect("bad config");
     assert_eq!(e.code(), ErrorCode::InvalidConfig);
 }
+
+#[tokio::test(start_paused = true)]
+async fn t1_3_gate_started_while_disconnected_waits_without_spinning_and_resumes() {
+    let (t, svc, _) = engine();
+    ready(&t).await;
+    let mut ev = t.subscribe();
+    svc.hang.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(120)).await; // the heartbeat finds the service dead
+    assert_eq!(t.health().state, LinkState::Disconnected);
+    *svc.recognise_after.lock() = Duration::from_millis(300);
+    t.start_gate().await.expect("a gate may be asked for while reconnecting");
+    // Virtual time only advances when the engine is idle: a busy loop would hang here.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    svc.hang.store(false, Ordering::SeqCst);
+    wait_event(&mut ev, |e| matches!(e, EngineEvent::GateRecognised { .. })).await;
+}

@@ -193,8 +193,16 @@ impl Actor {
         let a = self.life.start();
         self.link(a);
         self.publish();
+        // One timer for the whole loop, moved only when the next deadline changes.
+        let mut wake = self.next_wake();
+        let timer = tokio::time::sleep_until(wake.into());
+        tokio::pin!(timer);
         loop {
-            let wake = self.next_wake();
+            let next = self.next_wake();
+            if next != wake {
+                wake = next;
+                timer.as_mut().reset(wake.into());
+            }
             let outbox_rx = self.outbox_rx.as_mut();
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
@@ -209,7 +217,7 @@ impl Actor {
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 Some(ev) = self.svc_rx.recv() => self.on_service_event(ev),
                 Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => self.on_outbox(ev),
-                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = &mut timer => {}
             }
             self.on_time();
             self.publish();
@@ -226,7 +234,9 @@ impl Actor {
             ready.then(|| self.features.poll_timeout()).flatten(),
             (ready && !self.fetching_auth).then(|| self.auth.refresh_at()).flatten(),
             ready.then(|| self.preview.poll_timeout()).flatten(),
-            self.gate_at,
+            // Only when it can act: a gate start that waits for the link or the first
+            // feature update is resumed by those answers, not by spinning on the clock.
+            (ready && self.features.ready() && self.flow.is_none()).then_some(self.gate_at).flatten(),
             Some(now + self.restart.poll_timeout(self.deps.clock.wall())),
         ]
         .into_iter()
