@@ -92,6 +92,14 @@ impl PreviewBinder {
         self.bound = None;
     }
 
+    /// The service refused the bind: try again after a settle period, not at once.
+    pub fn on_bind_failed(&mut self, now: Instant) {
+        self.bound = None;
+        if let Some((s, _)) = self.surface {
+            self.surface = Some((s, now));
+        }
+    }
+
     /// When a pending bind becomes due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.surface, self.bound) {
@@ -159,6 +167,19 @@ mod tests {
         let t2 = t + 2 * SETTLE;
         assert_eq!(p.on_surface(s(450, 600), t2).expect("ok"), vec![PreviewAction::Unbind]);
         assert_eq!(p.poll(t2 + SETTLE), Some(PreviewAction::Bind(s(450, 600))));
+    }
+
+    #[test]
+    fn t6_1_a_refused_bind_is_retried_after_a_settle_period() {
+        let now = Instant::now();
+        let mut p = PreviewBinder::new(SETTLE);
+        p.on_surface(s(480, 640), now).expect("ok");
+        assert!(p.poll(now + SETTLE).is_some());
+        let t = now + 2 * SETTLE;
+        p.on_bind_failed(t);
+        assert_eq!(p.poll(t), None, "not at once");
+        assert_eq!(p.poll_timeout(), Some(t + SETTLE));
+        assert_eq!(p.poll(t + SETTLE), Some(PreviewAction::Bind(s(480, 640))));
     }
 
     #[test]

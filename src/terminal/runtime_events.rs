@@ -143,7 +143,7 @@ impl Actor {
                 });
                 let _ = self.flow_event(Some(id), Input::CredentialAnswered(r.map_err(vendor_or_fail)));
             }
-            (Task::Preview, Err(_)) => self.preview.on_service_reset(),
+            (Task::Preview, Err(_)) => self.preview.on_bind_failed(now),
             (Task::Preload | Task::Preview | Task::Unpreview | Task::Stop | Task::Release, _) => {}
         }
     }
