@@ -50,7 +50,7 @@ fn demo_backend(seed: u64) -> Result<Arc<DemoBackend>> {
 }
 
 #[cfg(feature = "merchant")]
-fn wechatpay_side(b: &DemoBackend) -> Option<crate::sim::reference_stack::DeductionSummary> {
+fn wechatpay_side(b: &DemoBackend) -> Option<WechatPaySide> {
     b.deductions().ok()
 }
 
@@ -60,16 +60,18 @@ fn wechatpay_side(_: &DemoBackend) -> Option<WechatPaySide> {
 }
 
 /// The WeChat Pay side of the day (only with the reference backend).
-#[cfg(feature = "merchant")]
-pub type WechatPaySide = crate::sim::reference_stack::DeductionSummary;
-#[cfg(not(feature = "merchant"))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WechatPaySide {
+    /// Attempts (deductions and order queries) by outcome code.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Payments by final state (and failure reason).
     pub payments: BTreeMap<String, u64>,
+    /// Deduction attempts beyond the first of each payment.
     pub retries: u64,
     pub order_queries: u64,
+    /// Orders or payments charged more than once in the mock's ledger.
     pub charged_twice: u64,
+    /// PAID without a charge, or charged without PAID.
     pub lost: u64,
 }
 

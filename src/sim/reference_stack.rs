@@ -6,7 +6,7 @@
 //! outage) and the counters the demo summary prints, including "charged twice / lost"
 //! computed from the mock's ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,21 +28,7 @@ use crate::terminal::backend::{
 };
 use crate::terminal::face_service::BoxFut;
 
-/// What the demo prints about the WeChat Pay side.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct DeductionSummary {
-    /// Attempts (deductions and order queries) by outcome code.
-    pub by_outcome: BTreeMap<String, u64>,
-    /// Payments by final state (and failure reason).
-    pub payments: BTreeMap<String, u64>,
-    /// Deduction attempts beyond the first of each payment.
-    pub retries: u64,
-    pub order_queries: u64,
-    /// Orders or payments charged more than once in the mock's ledger.
-    pub charged_twice: u64,
-    /// PAID without a charge, or charged without PAID.
-    pub lost: u64,
-}
+pub use crate::sim::demo::WechatPaySide as DeductionSummary;
 
 pub struct ReferenceStack {
     pub backend: Arc<Backend>,
