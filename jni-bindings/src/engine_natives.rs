@@ -320,3 +320,22 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1panic<'l>(env: EnvUnowned<'
 pub extern "system" fn Java_io_facepay_Native_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
     run_ffi_safe(env, |_env| Ok(v.wrapping_add(1)))
 }
+
+/// Benchmark support: the same complete flow in Rust alone (`facepay::sim::bench::flow`),
+/// as `[p50_us, p99_us]`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    flows: jlong,
+) -> jni::objects::JDoubleArray<'l> {
+    run_ffi_safe(env, |env| {
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let b = facepay::sim::bench::flow(flows as usize)?;
+        let arr = env.new_double_array(2)?;
+        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
+        Ok(arr)
+    })
+}

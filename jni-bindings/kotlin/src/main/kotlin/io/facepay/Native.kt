@@ -37,4 +37,5 @@ internal object Native {
     @JvmStatic external fun Debug_liveGlobalRefs(): Long
     @JvmStatic external fun Debug_panic()
     @JvmStatic external fun Debug_echo(v: Long): Long
+    @JvmStatic external fun Debug_benchRustFlow(flows: Long): DoubleArray
 }

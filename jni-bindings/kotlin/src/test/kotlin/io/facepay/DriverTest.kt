@@ -28,6 +28,21 @@ class DriverTest {
         assertEquals(1, d.calls.get())
     }
 
+    @Test fun t7_6_ext_verify_step_by_step_through_a_kotlin_driver() {
+        val f = FacePay.initHost(Configs.sim("drv-ext"), FakeDriver(needExtVerify = true)).also { fp = it }
+        Ready.await(f)
+        val flow = f.startFlowBlocking(100)
+        val rec = f.waitRecognitionBlocking(flow)
+        assertTrue(rec.needExtVerify)
+        assertEquals("u-1", rec.userId)
+        // T7.6: finish before the auxiliary verification is refused.
+        val e = assertThrows(FacePayException::class.java) { f.finishBlocking(flow) }
+        assertEquals(FacePayException.OUT_OF_ORDER, e.code)
+        f.extVerifyBlocking(flow, "1234")
+        assertEquals("u-1", f.finishBlocking(flow))
+        assertTrue(f.credentialBlocking(flow).isNotEmpty())
+    }
+
     @Test fun t1_1_a_driver_that_never_answers_is_caught_by_the_watchdog() {
         val f = FacePay.initHost(Configs.fast("silent-1"), SilentDriver()).also { fp = it }
         val e = assertThrows(FacePayException::class.java) { f.initBlocking() }

@@ -128,6 +128,13 @@ class NativeEngineTest {
         assertTrue(f.payBlocking(100, null, "1234").idempotencyKey.isNotEmpty())
     }
 
+    @Test fun bench_support_natives_answer() {
+        val r = Native.Debug_benchRustFlow(100)
+        assertEquals(2, r.size)
+        assertTrue(r[0] > 0.0 && r[1] >= r[0])
+        assertThrows(IllegalArgumentException::class.java) { Native.Debug_benchRustFlow(1) }
+    }
+
     @Test fun suspend_api_and_java_callbacks() {
         val f = open()
         kotlinx.coroutines.runBlocking {
