@@ -38,4 +38,5 @@ internal object Native {
     @JvmStatic external fun Debug_panic()
     @JvmStatic external fun Debug_echo(v: Long): Long
     @JvmStatic external fun Debug_benchRustFlow(flows: Long): DoubleArray
+    @JvmStatic external fun Debug_benchRustThreadedFlow(flows: Long): DoubleArray
 }

@@ -133,6 +133,8 @@ class NativeEngineTest {
         assertEquals(2, r.size)
         assertTrue(r[0] > 0.0 && r[1] >= r[0])
         assertThrows(IllegalArgumentException::class.java) { Native.Debug_benchRustFlow(1) }
+        val t = Native.Debug_benchRustThreadedFlow(100)
+        assertTrue(t[0] > 0.0 && t[1] >= t[0])
     }
 
     @Test fun suspend_api_and_java_callbacks() {

@@ -48,10 +48,13 @@ fun main(args: Array<String>) {
     val (simP50, simP99) = flowP50(SimulatedFaceDriver(7), "bench-sim")
     val (drvP50, drvP99) = flowP50(FakeDriver(), "bench-driver")
     val rust = Native.Debug_benchRustFlow(flows.toLong())
+    val threaded = Native.Debug_benchRustThreadedFlow(flows.toLong())
     println("jni round trip (Debug_echo): p50 %.1f ns, p90 %.1f ns per call (target p50 <= 1000 ns)".format(perCall[150], perCall[270]))
     println("flow from Kotlin, Rust simulator: p50 %.1f us, p99 %.1f us".format(simP50, simP99))
     println("flow in Rust alone (sim::bench::flow): p50 %.1f us, p99 %.1f us".format(rust[0], rust[1]))
     println("Kotlin overhead at p50: %.1f us (target <= 50 us)".format(simP50 - rust[0]))
+    println("flow in Rust alone, engine on its own thread as behind JNI: p50 %.1f us, p99 %.1f us".format(threaded[0], threaded[1]))
+    println("JNI + Kotlin share at p50 (vs the same threading in Rust): %.1f us".format(simP50 - threaded[0]))
     println("flow from Kotlin through the JNI driver path (Kotlin fake driver): p50 %.1f us, p99 %.1f us".format(drvP50, drvP99))
     if (sink == 42L) println()
 }
