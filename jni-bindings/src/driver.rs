@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use jni::objects::{JClass, JObject, JObjectArray, JString, JValue};
 use jni::refs::Global;
@@ -76,9 +76,13 @@ impl Drop for Shared {
                 Some(tx) => {
                     let _ = tx.send(Job::DeleteGlobal(g));
                 }
-                None => drop(g),
+                None => {
+                    drop(g);
+                    LIVE_GLOBALS.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         }
+        driver_gone();
     }
 }
 
@@ -87,39 +91,57 @@ pub struct JniFaceService {
     shared: Arc<Shared>,
 }
 
-static DISPATCH: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-
-fn dispatcher() -> Option<mpsc::Sender<Job>> {
-    DISPATCH.get().map(|m| m.lock().clone())
+/// The dispatch thread's channel and the number of live drivers. The thread runs while a
+/// driver lives: when the last one is dropped the channel closes and the thread drains it,
+/// detaches and ends (jni-rs attaches non-daemon threads; a lingering one would keep a host
+/// JVM from exiting). The next driver starts a new one.
+struct Dispatch {
+    tx: Option<mpsc::Sender<Job>>,
+    live: usize,
 }
 
-/// Starts the dispatch thread once (from an app thread, so the VM is known).
+static DISPATCH: Mutex<Dispatch> = Mutex::new(Dispatch { tx: None, live: 0 });
+
+fn dispatcher() -> Option<mpsc::Sender<Job>> {
+    DISPATCH.lock().tx.clone()
+}
+
+/// One driver less; the last one closes the channel (after its own global was queued).
+fn driver_gone() {
+    let mut d = DISPATCH.lock();
+    d.live = d.live.saturating_sub(1);
+    if d.live == 0 {
+        d.tx = None;
+    }
+}
+
+/// Registers a live driver and starts the dispatch thread if none runs (from an app
+/// thread, so the VM is known).
 fn ensure_dispatcher(env: &Env<'_>) -> FfiResult<()> {
-    if DISPATCH.get().is_some() {
-        return Ok(());
-    }
-    let vm = env.get_java_vm()?;
-    let (tx, rx) = mpsc::channel::<Job>();
-    if DISPATCH.set(Mutex::new(tx)).is_err() {
-        return Ok(()); // another thread won the race; its thread serves both
-    }
-    std::thread::Builder::new()
-        .name("facepay-dispatch".into())
-        .spawn(move || {
-            let r = vm.attach_current_thread(|env| -> jni::errors::Result<()> {
-                while let Ok(job) = rx.recv() {
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(env, job)));
-                    if outcome.is_err() {
-                        tracing::error!("panic in the JNI dispatch thread (a bug in facepay)");
+    let mut d = DISPATCH.lock();
+    if d.tx.is_none() {
+        let vm = env.get_java_vm()?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("facepay-dispatch".into())
+            .spawn(move || {
+                let r = vm.attach_current_thread(|env| -> jni::errors::Result<()> {
+                    while let Ok(job) = rx.recv() {
+                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(env, job)));
+                        if outcome.is_err() {
+                            tracing::error!("panic in the JNI dispatch thread (a bug in facepay)");
+                        }
                     }
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "JNI dispatch thread could not attach");
                 }
-                Ok(())
-            });
-            if let Err(e) = r {
-                tracing::error!(error = %e, "JNI dispatch thread could not attach");
-            }
-        })
-        .map_err(|e| facepay::Error::Internal(format!("dispatch thread: {e}")))?;
+            })
+            .map_err(|e| facepay::Error::Internal(format!("dispatch thread: {e}")))?;
+        d.tx = Some(tx);
+    }
+    d.live += 1;
     Ok(())
 }
 
@@ -466,7 +488,13 @@ pub extern "system" fn Java_io_facepay_Native_Driver_1create<'l>(
             return Err(illegal_arg("driver must not be null"));
         }
         ensure_dispatcher(env)?;
-        let g = env.new_global_ref(&bridge)?;
+        let g = match env.new_global_ref(&bridge) {
+            Ok(g) => g,
+            Err(e) => {
+                driver_gone();
+                return Err(e.into());
+            }
+        };
         LIVE_GLOBALS.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             bridge: Mutex::new(Some(g)),
