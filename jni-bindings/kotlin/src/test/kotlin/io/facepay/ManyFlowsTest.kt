@@ -1,0 +1,38 @@
+package io.facepay
+
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
+/**
+ * 100,000 pay flows driven from Kotlin through the JNI driver path (every vendor call goes out
+ * on the dispatch thread and comes back through Driver_answer) leave no growth in the JNI
+ * global references the library holds; closing gives them all back. The build runs this with
+ * -Xcheck:jni and fails on any JNI warning (local-ref overflow, unchecked exception).
+ */
+class ManyFlowsTest {
+    @Test fun flows_100k_leave_no_global_ref_growth() {
+        val before = Native.Debug_liveGlobalRefs()
+        val f = FacePay.initHost(Configs.sim("many-1"), FakeDriver())
+        try {
+            Ready.await(f)
+            val afterInit = Native.Debug_liveGlobalRefs()
+            assertEquals(before + 1, afterInit) // the one driver bridge
+            val keys = HashSet<String>()
+            repeat(100_000) {
+                keys.add(f.payBlocking(100).idempotencyKey)
+            }
+            assertEquals(100_000, keys.size) // every flow paid, each its own payment
+            assertEquals(afterInit, Native.Debug_liveGlobalRefs())
+        } finally {
+            f.close()
+        }
+        // The bridge's global ref is deleted on the (attached) dispatch thread.
+        val deadline = System.nanoTime() + 60_000_000_000L
+        while (Native.Debug_liveGlobalRefs() != before) {
+            check(System.nanoTime() < deadline) { "global refs not released after close" }
+            Thread.sleep(1)
+        }
+        assertTrue(Native.Debug_liveGlobalRefs() == before)
+    }
+}

@@ -1,0 +1,384 @@
+//! `Native.Engine_*`: the terminal engine (one per app, T2) behind an `Arc` handle. Each
+//! call blocks the calling Java thread on the engine's answer (the Kotlin wrapper calls from
+//! `Dispatchers.IO` or its executor); every answer comes within the engine's deadlines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jni::objects::{JClass, JObjectArray, JString};
+use jni::sys::{jboolean, jint, jlong};
+use jni::{Env, EnvUnowned};
+
+use facepay::config::TerminalConfig;
+use facepay::sim::backend::{SimBackend, SimBackendConfig};
+use facepay::terminal::backend_http::HttpBackend;
+use facepay::terminal::engine::{Deps, PayRequest, Terminal};
+use facepay::terminal::face_service::{FaceService, Surface};
+use facepay::terminal::verify::FlowId;
+use facepay::Secret;
+
+use crate::block::block_on;
+use crate::driver::{service_from_handle, string_array};
+use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
+use crate::handles;
+
+pub struct Engine {
+    term: Terminal,
+}
+
+fn opt_string(env: &mut Env<'_>, s: &JString<'_>) -> FfiResult<Option<String>> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(s.try_to_string(env)?))
+}
+
+fn req_string(env: &mut Env<'_>, s: &JString<'_>, what: &str) -> FfiResult<String> {
+    match opt_string(env, s)? {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(illegal_arg(format!("{what} must not be null or empty"))),
+    }
+}
+
+fn engine(h: jlong) -> FfiResult<Arc<Engine>> {
+    // SAFETY: Kotlin passes the handle from Engine_create under its close lock.
+    unsafe { handles::borrow::<Engine>(h, "FacePay (closed: call FacePay.init again)") }
+}
+
+fn flow(id: jlong) -> FfiResult<FlowId> {
+    if id <= 0 {
+        return Err(illegal_arg("flowId must be a flow id returned by startFlow"));
+    }
+    Ok(FlowId(id as u64))
+}
+
+fn amount(a: jlong) -> FfiResult<u64> {
+    if a <= 0 {
+        return Err(illegal_arg("amountFen must be greater than 0"));
+    }
+    Ok(a as u64)
+}
+
+/// `Engine_create(configJson, simulatedBackend, sim, driver): Long`. Exactly one of `sim`
+/// (a `Sim_create` handle) and `driver` (a `Driver_create` handle) is non-zero.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    config: JString<'l>,
+    simulated_backend: jboolean,
+    sim: jlong,
+    driver: jlong,
+) -> jlong {
+    run_ffi_safe(env, |env| {
+        let json = req_string(env, &config, "config")?;
+        let cfg = TerminalConfig::from_json(&json)?;
+        let service: Arc<dyn FaceService> = match (sim, driver) {
+            (s, 0) if s != 0 => {
+                // SAFETY: a live Sim_create handle.
+                unsafe { handles::borrow::<facepay::sim::face_service::SimFaceService>(s, "simulator")? }
+            }
+            // SAFETY: a live Driver_create handle.
+            (0, d) if d != 0 => unsafe { service_from_handle(d)? },
+            _ => return Err(illegal_arg("exactly one of a simulator and a driver is needed")),
+        };
+        let deps = if simulated_backend {
+            let backend = SimBackend::new(SimBackendConfig {
+                mch_id: cfg.mch_id.clone(),
+                organizations: vec![cfg.organization_id.clone()],
+                ..SimBackendConfig::default()
+            });
+            Deps::new(service, backend.clone(), backend)
+        } else {
+            let http = Arc::new(HttpBackend::new(&cfg.backend_url, Duration::from_millis(cfg.timing.call_timeout_ms))?);
+            Deps::new(service, http.clone(), http)
+        };
+        let term = Terminal::start(cfg, deps)?;
+        Ok(handles::into_handle(Arc::new(Engine { term })))
+    })
+}
+
+/// `Engine_init(h)`: T2.1, idempotent; answers once the service is ready (T4.1).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1init<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.init())?))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1startFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    amount_fen: jlong,
+    out_trade_no: JString<'l>,
+) -> jlong {
+    run_ffi_safe(env, |env| {
+        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
+        let e = engine(h)?;
+        Ok(block_on(e.term.start_flow(req))?.0 as jlong)
+    })
+}
+
+/// `[user_id, out_user_id, need_ext_verify]` — the name stays in Rust (personal data).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1waitRecognition<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    flow_id: jlong,
+) -> JObjectArray<'l> {
+    run_ffi_safe(env, |env| {
+        let r = block_on(engine(h)?.term.wait_recognition(flow(flow_id)?))?;
+        Ok(string_array(env, &[r.user.user_id, r.user.out_user_id, r.need_ext_verify.to_string()])?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1extVerify<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    flow_id: jlong,
+    phone: JString<'l>,
+) {
+    run_ffi_safe(env, |env| {
+        let phone = Secret::new(req_string(env, &phone, "phone")?);
+        Ok(block_on(engine(h)?.term.ext_verify(flow(flow_id)?, phone))?)
+    })
+}
+
+/// Returns the user id.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1finish<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    flow_id: jlong,
+) -> JString<'l> {
+    run_ffi_safe(env, |env| {
+        let u = block_on(engine(h)?.term.finish(flow(flow_id)?))?;
+        Ok(env.new_string(u.user_id)?)
+    })
+}
+
+/// Returns the payment's idempotency key (the credential itself stays in Rust, T7.8).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1credential<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    flow_id: jlong,
+) -> JString<'l> {
+    run_ffi_safe(env, |env| {
+        let key = block_on(engine(h)?.term.credential(flow(flow_id)?))?;
+        Ok(env.new_string(key)?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1stop<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    flow_id: jlong,
+) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.stop(flow(flow_id)?))?))
+}
+
+/// A whole payment: `[flow_id, idempotency_key, user_id]`. `phone` answers an auxiliary
+/// verification (T7.6); null cancels the flow when one is needed.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1pay<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    amount_fen: jlong,
+    out_trade_no: JString<'l>,
+    phone: JString<'l>,
+) -> JObjectArray<'l> {
+    run_ffi_safe(env, |env| {
+        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
+        let phone = opt_string(env, &phone)?.map(Secret::new);
+        let ext = move |_: &facepay::terminal::face_service::UserInfo| phone.clone();
+        let paid = block_on(engine(h)?.term.pay(req, &ext))?;
+        Ok(string_array(env, &[paid.flow_id.0.to_string(), paid.idempotency_key, paid.user_id])?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1startGate<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.start_gate())?))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1stopGate<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.stop_gate())?))
+}
+
+/// T6: the preview surface `surfaceId` (registered by the Kotlin preview binder) has its size.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceChanged<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    surface_id: jlong,
+    width: jint,
+    height: jint,
+) {
+    run_ffi_safe(env, |_env| {
+        if surface_id <= 0 || width <= 0 || height <= 0 {
+            return Err(illegal_arg("surfaceId, width and height must be greater than 0 (T6.1)"));
+        }
+        let s = Surface { id: surface_id as u64, width: width as u32, height: height as u32 };
+        Ok(block_on(engine(h)?.term.surface_changed(s))?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceDestroyed<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.surface_destroyed())?))
+}
+
+/// T2.2: the documented last resort.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1release<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.release())?))
+}
+
+/// The health snapshot as key/value pairs (`[k0, v0, …]`); absent values are empty.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1health<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+) -> JObjectArray<'l> {
+    run_ffi_safe(env, |env| {
+        let hl = engine(h)?.term.health();
+        let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let kv: Vec<String> = [
+            ("state", format!("{:?}", hl.state)),
+            ("features_ready", hl.features_ready.to_string()),
+            ("features_stale", hl.features_stale.to_string()),
+            ("last_feature_update_unix_ms", opt(hl.last_feature_update_unix_ms)),
+            ("authinfo_valid_for_ms", opt(hl.authinfo_valid_for.map(|d| d.as_millis() as i64))),
+            ("disconnects", hl.disconnects.to_string()),
+            ("reconnects", hl.reconnects.to_string()),
+            ("init_calls", hl.init_calls.to_string()),
+            ("preview_bound", hl.preview_bound.to_string()),
+            ("flow_running", hl.flow_running.to_string()),
+            ("gate_running", hl.gate_running.to_string()),
+            ("last_outcome", hl.last_outcome.unwrap_or("").to_string()),
+            ("payments_queued", hl.payments_queued.to_string()),
+            ("next_restart_unix_ms", opt(hl.next_restart_unix_ms)),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect();
+        Ok(string_array(env, &kv)?)
+    })
+}
+
+/// Stops the engine and drops the handle's reference (the Kotlin side calls it once).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Engine_1close<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+    run_ffi_safe(env, |_env| {
+        let e = engine(h)?;
+        let r = block_on(e.term.shutdown());
+        drop(e);
+        // SAFETY: called once per handle, after every live call returned (Kotlin's lock).
+        unsafe { handles::release::<Engine>(h) };
+        match r {
+            Ok(()) | Err(facepay::Error::Closed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Test support: library-held JNI global references alive now (no growth over 100k flows).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1liveGlobalRefs<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> jlong {
+    run_ffi_safe(env, |_env| Ok(crate::driver::LIVE_GLOBALS.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// Test support: a native that panics. The boundary turns it into `FacePayException(900)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1panic<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) {
+    run_ffi_safe(env, |_env| -> FfiResult<()> {
+        if std::env::var_os("FACEPAY_NEVER_SET_SENTINEL").is_none() {
+            panic!("test-only native: deliberate panic");
+        }
+        Ok(())
+    })
+}
+
+/// Benchmark support: the cheapest round trip (Java → Rust → Java), through the boundary helper.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
+    run_ffi_safe(env, |_env| Ok(v.wrapping_add(1)))
+}
+
+/// Benchmark support: the same complete flow in Rust alone (`facepay::sim::bench::flow`),
+/// as `[p50_us, p99_us]`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    flows: jlong,
+) -> jni::objects::JDoubleArray<'l> {
+    run_ffi_safe(env, |env| {
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let b = facepay::sim::bench::flow(flows as usize)?;
+        let arr = env.new_double_array(2)?;
+        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
+        Ok(arr)
+    })
+}
+
+/// Benchmark support: the same flow in Rust alone with the engine on its own thread
+/// (`Terminal::start`, as behind JNI) and the caller blocking on each answer, as
+/// `[p50_us, p99_us]`: the figure that separates the JNI boundary from the thread hand-offs.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    flows: jlong,
+) -> jni::objects::JDoubleArray<'l> {
+    run_ffi_safe(env, |env| {
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let n = flows as usize;
+        let backend = SimBackend::new(SimBackendConfig::default());
+        let sim = facepay::sim::face_service::SimFaceService::new(facepay::sim::face_service::SimConfig::instant(7));
+        let term = Terminal::start(
+            TerminalConfig::example("bench-threaded", "http://backend.invalid"),
+            Deps::new(sim, backend.clone(), backend),
+        )?;
+        block_on(term.init())?;
+        while term.health().authinfo_valid_for.is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let req = PayRequest { amount_fen: 100, out_trade_no: None };
+        let none = |_: &facepay::terminal::face_service::UserInfo| None;
+        for _ in 0..n / 10 {
+            block_on(term.pay(req.clone(), &none))?;
+        }
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            block_on(term.pay(req.clone(), &none))?;
+            v.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        block_on(term.shutdown())?;
+        v.sort_by(f64::total_cmp);
+        let arr = env.new_double_array(2)?;
+        arr.set_region(env, 0, &[v[n / 2], v[n * 99 / 100]])?;
+        Ok(arr)
+    })
+}

@@ -1,0 +1,45 @@
+//! JNI bindings of the facepay terminal core for the Kotlin wrapper (`io.facepay`). The
+//! crate owns the boundary and nothing else: every entry point runs through
+//! [`ffi::run_ffi_safe`] (jni 0.22 `EnvUnowned::with_env(..).resolve::<Policy>()`), so core
+//! errors become `io.facepay.FacePayException(code)` with the stable code, bad arguments
+//! `IllegalArgumentException`, use after close `IllegalStateException`, and a panic never
+//! crosses into the JVM. Rust objects cross as `Arc` handles (`Long`, [`handles`]); the
+//! Kotlin `FaceServiceDriver` is driven from one attached dispatch thread ([`driver`]);
+//! classes and method ids are cached in `JNI_OnLoad` ([`cache`]). Rules: STYLE.md "The JNI
+//! layer", SPEC T1.1 (a driver that never answers is a dead service), T2, T6, T7.
+
+pub mod block;
+pub mod cache;
+pub mod driver;
+pub mod engine_natives;
+pub mod ffi;
+pub mod handles;
+pub mod logging;
+pub mod sim_natives;
+
+use std::ffi::c_void;
+
+use jni::sys::{jint, JNI_ERR, JNI_VERSION_1_6};
+
+/// Called by the JVM when `System.loadLibrary("facepay_jni")` loads us (on the app thread
+/// that loaded the class `io.facepay.Native`, so its class loader finds our classes).
+///
+/// # Safety
+/// Called by the JVM with a valid `JavaVM` pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *mut c_void) -> jint {
+    let outcome = std::panic::catch_unwind(|| {
+        logging::init();
+        // SAFETY: the JVM hands us a valid pointer.
+        let vm = unsafe { jni::JavaVM::from_raw(vm) };
+        cache::init(&vm)
+    });
+    match outcome {
+        Ok(Ok(())) => JNI_VERSION_1_6,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "facepay_jni: caching classes failed");
+            JNI_ERR
+        }
+        Err(_) => JNI_ERR,
+    }
+}
