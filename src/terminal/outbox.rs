@@ -31,7 +31,9 @@ const SCHEMA: &str = "
 PRAGMA synchronous = FULL;
 PRAGMA secure_delete = ON;
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A plain rowid: rows are never deleted, so it only grows, and AUTOINCREMENT's extra
+    -- write to sqlite_sequence on every insert is saved.
+    seq INTEGER PRIMARY KEY,
     idempotency_key TEXT NOT NULL UNIQUE,
     face_token TEXT,
     user_id TEXT NOT NULL,

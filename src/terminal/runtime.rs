@@ -10,6 +10,10 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
@@ -94,8 +98,8 @@ pub(crate) struct Actor {
     store: Store,
     outbox: Option<OutboxHandle>,
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
-    done_tx: mpsc::UnboundedSender<Done>,
-    done_rx: mpsc::UnboundedReceiver<Done>,
+    /// Vendor calls in flight, each with its deadline, polled by the actor itself.
+    calls: FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send>>>,
     svc_rx: mpsc::UnboundedReceiver<ServiceEvent>,
     life: Lifecycle,
     auth: AuthCache,
@@ -128,7 +132,6 @@ impl Actor {
     ) -> Result<Actor> {
         let t = cfg.timing;
         let store = Store::open(&cfg.store())?;
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (svc_tx, svc_rx) = mpsc::unbounded_channel();
         deps.service.set_listener(svc_tx);
         let mut auth = AuthCache::new(t.authinfo_refresh_at_percent, ms(t.authinfo_default_ttl_ms));
@@ -154,8 +157,7 @@ impl Actor {
             store,
             outbox: None,
             outbox_rx: None,
-            done_tx,
-            done_rx,
+            calls: FuturesUnordered::new(),
             svc_rx,
             auth,
             restart,
@@ -214,7 +216,7 @@ impl Actor {
                     Some(cmd) => self.on_cmd(cmd),
                     None => return,
                 },
-                Some(done) = self.done_rx.recv() => self.on_done(done),
+                Some(done) = self.calls.next(), if !self.calls.is_empty() => self.on_done(done),
                 Some(ev) = self.svc_rx.recv() => self.on_service_event(ev),
                 Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => self.on_outbox(ev),
                 _ = &mut timer => {}
@@ -252,15 +254,14 @@ impl Actor {
     where
         F: std::future::Future<Output = std::result::Result<Answer, Fail>> + Send + 'static,
     {
-        let tx = self.done_tx.clone();
         let gen = self.life.generation();
-        tokio::spawn(async move {
+        self.calls.push(Box::pin(async move {
             let res = match tokio::time::timeout(deadline, fut).await {
                 Ok(r) => r,
                 Err(_) => Err(Fail::Timeout(op, deadline)),
             };
-            let _ = tx.send(Done { gen, task, res });
-        });
+            Done { gen, task, res }
+        }));
     }
 
     /// Runs one vendor call with its deadline (T1.1); `f` gets the service handle.
