@@ -37,20 +37,7 @@ pub static LIVE_GLOBALS: AtomicI64 = AtomicI64::new(0);
 type Answer = HashMap<String, String>;
 
 fn op_code(op: Op) -> jint {
-    match op {
-        Op::Init => 0,
-        Op::RawData => 1,
-        Op::Preload => 2,
-        Op::UpdateFeatures => 3,
-        Op::SdkInfo => 4,
-        Op::SetPreview => 5,
-        Op::RemovePreview => 6,
-        Op::StartVerify => 7,
-        Op::StopVerify => 8,
-        Op::Finish => 9,
-        Op::Credential => 10,
-        Op::Release => 11,
-    }
+    op.index() as jint
 }
 
 enum Job {

@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-pub use self::config::{Latency, Presence, SimConfig, SimStats, ALL_OPS, ZERO};
+pub use self::config::{Latency, Presence, SimConfig, SimStats, ZERO};
 pub use super::population::SimUser;
 pub use super::virtual_clock::VirtualWallClock;
 use crate::clock::{unix_ms, Clock};

@@ -28,21 +28,46 @@ pub const ERR_NO_USER_INFO: i64 = 271_378_595;
 pub const ERR_RISK_CONTROL: i64 = 271_378_527;
 pub const ERR_FACE_NOT_RECOGNISED: i64 = 271_378_526;
 
-/// The vendor operations, as named in deadlines, errors and events.
+/// The vendor operations, as named in deadlines, errors and events. The discriminant is
+/// the operation's stable number (the JNI driver protocol and per-op counters use it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[repr(u8)]
 pub enum Op {
-    Init,
-    RawData,
-    Preload,
-    UpdateFeatures,
-    SdkInfo,
-    SetPreview,
-    RemovePreview,
-    StartVerify,
-    StopVerify,
-    Finish,
-    Credential,
-    Release,
+    Init = 0,
+    RawData = 1,
+    Preload = 2,
+    UpdateFeatures = 3,
+    SdkInfo = 4,
+    SetPreview = 5,
+    RemovePreview = 6,
+    StartVerify = 7,
+    StopVerify = 8,
+    Finish = 9,
+    Credential = 10,
+    Release = 11,
+}
+
+impl Op {
+    /// Every operation, in number order (`Op::ALL[op.index()] == op`).
+    pub const ALL: [Op; 12] = [
+        Op::Init,
+        Op::RawData,
+        Op::Preload,
+        Op::UpdateFeatures,
+        Op::SdkInfo,
+        Op::SetPreview,
+        Op::RemovePreview,
+        Op::StartVerify,
+        Op::StopVerify,
+        Op::Finish,
+        Op::Credential,
+        Op::Release,
+    ];
+
+    /// The operation's stable number.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// `return_code` of a vendor answer.
@@ -213,4 +238,17 @@ pub trait FaceService: Send + Sync + 'static {
     fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>>;
     /// Last resort only (T2.2): the engine never calls it on a normal path.
     fn release(&self) -> BoxFut<'_, VResult<()>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn op_numbers_are_stable_and_all_lists_each_once() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(op.index(), i, "{op:?}");
+        }
+        assert_eq!((Op::Init.index(), Op::StartVerify.index(), Op::Release.index()), (0, 7, 11));
+    }
 }

@@ -205,50 +205,17 @@ pub struct SimStats {
     pub camera_cold_starts: u64,
 }
 
-const OPS: usize = 12;
-
-/// Every operation, in the order of [`SimStats::calls_by_op`].
-pub const ALL_OPS: [Op; OPS] = [
-    Op::Init,
-    Op::RawData,
-    Op::Preload,
-    Op::UpdateFeatures,
-    Op::SdkInfo,
-    Op::SetPreview,
-    Op::RemovePreview,
-    Op::StartVerify,
-    Op::StopVerify,
-    Op::Finish,
-    Op::Credential,
-    Op::Release,
-];
-
-fn op_index(op: Op) -> usize {
-    match op {
-        Op::Init => 0,
-        Op::RawData => 1,
-        Op::Preload => 2,
-        Op::UpdateFeatures => 3,
-        Op::SdkInfo => 4,
-        Op::SetPreview => 5,
-        Op::RemovePreview => 6,
-        Op::StartVerify => 7,
-        Op::StopVerify => 8,
-        Op::Finish => 9,
-        Op::Credential => 10,
-        Op::Release => 11,
-    }
-}
+const OPS: usize = Op::ALL.len();
 
 impl SimStats {
     /// Calls made to `op` (answered, failed or hung).
     pub fn calls(&self, op: Op) -> u64 {
-        self.calls[op_index(op)]
+        self.calls[op.index()]
     }
 
     /// Calls per operation, every operation listed (for summaries).
     pub fn calls_by_op(&self) -> impl Iterator<Item = (Op, u64)> + '_ {
-        ALL_OPS.iter().map(|&op| (op, self.calls(op)))
+        Op::ALL.iter().map(|&op| (op, self.calls(op)))
     }
 
     /// All calls made.
@@ -265,6 +232,6 @@ impl SimStats {
     }
 
     pub(super) fn count_call(&mut self, op: Op) {
-        self.calls[op_index(op)] += 1;
+        self.calls[op.index()] += 1;
     }
 }
