@@ -2,8 +2,8 @@
 //! service (DESIGN "Pure policy, thin runtime"). It feeds app commands, service answers,
 //! service callbacks and time into the pure policies (`lifecycle`, `auth_info`,
 //! `features`, `verify`, `preview`, `restart`) and carries out what they decide. Every
-//! vendor call runs as a task with a deadline (T1.1) and reports back tagged with the link
-//! generation, so answers of a lost connection are dropped (T1.2).
+//! vendor call is a future with a deadline (T1.1), polled by the actor itself, whose answer
+//! is tagged with the link generation, so answers of a lost connection are dropped (T1.2).
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -250,7 +250,7 @@ impl Actor {
 
     // ---- spawning calls -------------------------------------------------------------
 
-    fn spawn<F>(&self, task: Task, op: Op, deadline: Duration, fut: F)
+    fn start_call<F>(&self, task: Task, op: Op, deadline: Duration, fut: F)
     where
         F: std::future::Future<Output = std::result::Result<Answer, Fail>> + Send + 'static,
     {
@@ -273,7 +273,7 @@ impl Actor {
     {
         let fut = f(self.deps.service.clone());
         let d = ms(if slow { self.t.slow_call_timeout_ms } else { self.t.call_timeout_ms });
-        self.spawn(task, op, d, async move { fut.await.map(Answer::from).map_err(Fail::Vendor) });
+        self.start_call(task, op, d, async move { fut.await.map(Answer::from).map_err(Fail::Vendor) });
     }
 
     fn spawn_auth_fetch(&mut self) {
@@ -282,7 +282,7 @@ impl Actor {
         let src = self.deps.auth.clone();
         let (device_id, organization_id) = (self.cfg.device_id.clone(), self.cfg.organization_id.clone());
         let d = ms(self.t.call_timeout_ms);
-        self.spawn(Task::AuthInfo, Op::RawData, 2 * d, async move {
+        self.start_call(Task::AuthInfo, Op::RawData, 2 * d, async move {
             let raw_data = match tokio::time::timeout(d, svc.raw_data()).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(Fail::Vendor(e)),
@@ -504,7 +504,6 @@ impl Actor {
             cred: None,
             gate,
         });
-        self.h.flow_running = !gate;
         self.call(Task::Start(id), Op::StartVerify, false, move |s| async move { s.start_verify(p).await });
     }
 

@@ -311,7 +311,6 @@ impl Actor {
         };
         *self.h.flows.entry(outcome.label()).or_default() += 1;
         self.h.last_outcome = Some(outcome.label());
-        self.h.flow_running = false;
         self.emit(EngineEvent::FlowEnded(report));
         if c.gate && self.gate_wanted {
             // T1.3: keep recognising; after a disconnect, once the link is back.
@@ -378,18 +377,24 @@ impl Actor {
                 }
             }
         }
-        let flow_running = self.flow.as_ref().is_some_and(|c| !c.gate);
-        match self.restart.poll(self.deps.clock.wall(), flow_running) {
+        match self.restart.poll(self.deps.clock.wall(), self.pay_flow_running()) {
             Some(RestartAdvice::Planned { at }) => self.emit(EngineEvent::RestartPlanned { at_unix_ms: unix_ms(at) }),
             Some(RestartAdvice::RestartNow) => self.emit(EngineEvent::RestartNow),
             None => {}
         }
     }
 
+    /// A payment flow runs (a gate's continuous recognition does not count).
+    fn pay_flow_running(&self) -> bool {
+        self.flow.as_ref().is_some_and(|c| !c.gate)
+    }
+
     /// Publishes the health snapshot.
     pub(super) fn publish(&mut self) {
         let now = self.now();
+        let flow_running = self.pay_flow_running();
         let h = &mut self.h;
+        h.flow_running = flow_running;
         h.state = self.life.state();
         h.features_ready = self.features.ready();
         h.features_stale = self.features.is_stale();

@@ -46,18 +46,9 @@ impl Outcome {
             Outcome::Cancelled => Some(Error::FlowCancelled),
             Outcome::TimedOut => Some(Error::FlowTimeout(flow_timeout)),
             Outcome::Disconnected => Some(Error::ServiceDisconnected),
-            Outcome::Failed { err_code, .. } => Some(Error::Vendor {
-                op: op_of(Outcome::step_of(self)),
-                return_code: "FAIL".into(),
-                err_code: *err_code,
-            }),
-        }
-    }
-
-    fn step_of(o: &Outcome) -> Step {
-        match o {
-            Outcome::Failed { step, .. } => *step,
-            _ => Step::Ended,
+            Outcome::Failed { step, err_code } => {
+                Some(Error::Vendor { op: op_of(*step), return_code: "FAIL".into(), err_code: *err_code })
+            }
         }
     }
 
