@@ -12,12 +12,12 @@ use jni::{Env, EnvUnowned};
 use facepay::config::TerminalConfig;
 use facepay::sim::backend::{SimBackend, SimBackendConfig};
 use facepay::terminal::backend_http::HttpBackend;
+use facepay::terminal::blocking::block_on;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::face_service::{FaceService, Surface};
 use facepay::terminal::verify::FlowId;
 use facepay::Secret;
 
-use crate::block::block_on;
 use crate::driver::{service_from_handle, string_array};
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 use crate::handles;
@@ -341,8 +341,9 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
 }
 
 /// Benchmark support: the same flow in Rust alone with the engine on its own thread
-/// (`Terminal::start`, as behind JNI) and the caller blocking on each answer, as
-/// `[p50_us, p99_us]`: the figure that separates the JNI boundary from the thread hand-offs.
+/// (`Terminal::start`, as behind JNI) and the caller blocking on each answer
+/// (`facepay::sim::bench::flow_engine_thread`), as `[p50_us, p99_us]`: the figure that
+/// separates the JNI boundary from the thread hand-offs.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
     env: EnvUnowned<'l>,
@@ -353,32 +354,9 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
         if flows < 100 {
             return Err(illegal_arg("flows must be at least 100"));
         }
-        let n = flows as usize;
-        let backend = SimBackend::new(SimBackendConfig::default());
-        let sim = facepay::sim::face_service::SimFaceService::new(facepay::sim::face_service::SimConfig::instant(7));
-        let term = Terminal::start(
-            TerminalConfig::example("bench-threaded", "http://backend.invalid"),
-            Deps::new(sim, backend.clone(), backend),
-        )?;
-        block_on(term.init())?;
-        while term.health().authinfo_valid_for.is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let req = PayRequest { amount_fen: 100, out_trade_no: None };
-        let none = |_: &facepay::terminal::face_service::UserInfo| None;
-        for _ in 0..n / 10 {
-            block_on(term.pay(req.clone(), &none))?;
-        }
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            block_on(term.pay(req.clone(), &none))?;
-            v.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        block_on(term.shutdown())?;
-        v.sort_by(f64::total_cmp);
+        let b = facepay::sim::bench::flow_engine_thread(flows as usize)?;
         let arr = env.new_double_array(2)?;
-        arr.set_region(env, 0, &[v[n / 2], v[n * 99 / 100]])?;
+        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
         Ok(arr)
     })
 }

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::TerminalConfig;
+use crate::error::Secret;
 use crate::error::{Error, Result};
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState, PaymentStatus};
+use crate::terminal::blocking;
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
-use crate::terminal::face_service::BoxFut;
+use crate::terminal::face_service::{BoxFut, UserInfo};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowBench {
@@ -69,39 +71,70 @@ impl PaymentBackend for AckBackend {
 pub fn flow(flows: usize) -> Result<FlowBench> {
     let rt = rt()?;
     rt.block_on(async {
-        let sim = SimFaceService::new(SimConfig::instant(7));
-        let deps = Deps::new(sim, instant_backend(), Arc::new(AckBackend));
-        let t = Terminal::spawn(TerminalConfig::example("bench-1", "http://backend.invalid"), deps)?;
+        let t = Terminal::spawn(bench_config(), bench_deps())?;
         t.init().await?;
         while t.health().authinfo_valid_for.is_none() {
             tokio::task::yield_now().await;
         }
-        let req = PayRequest { amount_fen: 100, out_trade_no: None };
-        let none = |_: &crate::terminal::face_service::UserInfo| None;
-        for _ in 0..flows / 10 {
-            t.pay(req.clone(), &none).await?;
-        }
-        let mut v = Vec::with_capacity(flows);
-        let start = Instant::now();
-        for _ in 0..flows {
+        let mut pays = Vec::with_capacity(flows + flows / 10);
+        for _ in 0..pays.capacity() {
             let a = Instant::now();
-            t.pay(req.clone(), &none).await?;
-            v.push(a.elapsed());
+            t.pay(PAY.clone(), &no_ext).await?;
+            pays.push(a.elapsed());
         }
-        let wall = start.elapsed();
         t.shutdown().await?;
-        v.sort();
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        Ok(FlowBench {
-            flows,
-            p50_us: us(v[v.len() / 2]),
-            p99_us: us(v[(v.len() * 99) / 100]),
-            mean_us: us(wall) / flows as f64,
-            flows_per_s: flows as f64 / wall.as_secs_f64(),
-            target_p50_us: 20.0,
-            target_p99_us: 100.0,
-        })
+        Ok(summarise(pays, flows))
     })
+}
+
+/// The same flows with the engine on its own thread ([`Terminal::start`], as behind JNI)
+/// and the caller blocking on each answer ([`blocking::block_on`]): the figure adds the
+/// hand-offs between the app's thread and the engine's.
+pub fn flow_engine_thread(flows: usize) -> Result<FlowBench> {
+    let t = Terminal::start(bench_config(), bench_deps())?;
+    blocking::block_on(t.init())?;
+    while t.health().authinfo_valid_for.is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut pays = Vec::with_capacity(flows + flows / 10);
+    for _ in 0..pays.capacity() {
+        let a = Instant::now();
+        blocking::block_on(t.pay(PAY.clone(), &no_ext))?;
+        pays.push(a.elapsed());
+    }
+    blocking::block_on(t.shutdown())?;
+    Ok(summarise(pays, flows))
+}
+
+const PAY: PayRequest = PayRequest { amount_fen: 100, out_trade_no: None };
+
+fn no_ext(_: &UserInfo) -> Option<Secret> {
+    None
+}
+
+fn bench_config() -> TerminalConfig {
+    TerminalConfig::example("bench-1", "http://backend.invalid")
+}
+
+fn bench_deps() -> Deps {
+    Deps::new(SimFaceService::new(SimConfig::instant(7)), instant_backend(), Arc::new(AckBackend))
+}
+
+/// Drops the first tenth of `pays` (warm-up) and summarises the `flows` that follow.
+fn summarise(pays: Vec<Duration>, flows: usize) -> FlowBench {
+    let mut v = pays[pays.len() - flows..].to_vec();
+    let wall: Duration = v.iter().sum();
+    v.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    FlowBench {
+        flows,
+        p50_us: us(v[v.len() / 2]),
+        p99_us: us(v[(v.len() * 99) / 100]),
+        mean_us: us(wall) / flows as f64,
+        flows_per_s: flows as f64 / wall.as_secs_f64(),
+        target_p50_us: 20.0,
+        target_p99_us: 100.0,
+    }
 }
 
 fn proc_status(field: &str) -> Option<i64> {

@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::TerminalConfig;
 use crate::error::{Error, Result, Secret};
 use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
+use crate::terminal::blocking;
 use crate::terminal::face_service::{FaceService, Surface, UserInfo};
 use crate::terminal::health::{EngineEvent, Health};
 use crate::terminal::runtime::Actor;
@@ -91,9 +92,15 @@ pub struct Terminal {
 
 impl Terminal {
     /// Starts the engine on its own single-threaded runtime (one thread), as on a device.
+    ///
+    /// The app calls a flow's steps back to back, and waking a sleeping thread costs tens
+    /// of microseconds on a virtual CPU, so before its thread sleeps the engine spins for a
+    /// short, bounded while ([`blocking::SPIN`]) and stops as soon as it is woken.
     pub fn start(config: TerminalConfig, deps: Deps) -> Result<Terminal> {
+        let spin = blocking::EngineSpin::default();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_park(spin.park_hook())
             .build()
             .map_err(|e| Error::Internal(format!("runtime: {e}")))?;
         let (term, actor) = {
@@ -102,7 +109,7 @@ impl Terminal {
         };
         let thread = std::thread::Builder::new()
             .name("facepay-engine".into())
-            .spawn(move || rt.block_on(actor.run()))
+            .spawn(move || rt.block_on(spin.watch(actor.run())))
             .map_err(|e| Error::Internal(format!("engine thread: {e}")))?;
         *term.thread.lock() = Some(thread);
         Ok(term)

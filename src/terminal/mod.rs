@@ -5,6 +5,7 @@
 pub mod auth_info;
 pub mod backend;
 pub mod backend_http;
+pub mod blocking;
 pub mod engine;
 pub mod face_service;
 pub mod features;

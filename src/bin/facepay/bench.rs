@@ -19,6 +19,10 @@ pub enum Suite {
         /// Measured flows (after a warm-up of a tenth as many).
         #[arg(long, default_value_t = 20_000)]
         flows: usize,
+        /// Run the engine on its own thread and block the calling thread on each answer,
+        /// as behind JNI; the figure then includes the hand-offs between the two threads.
+        #[arg(long)]
+        engine_thread: bool,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -52,11 +56,12 @@ fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
 
 pub fn run(a: &Args) -> Result<(), String> {
     match &a.suite {
-        Suite::Flow { flows, json } => {
+        Suite::Flow { flows, engine_thread, json } => {
             if *flows < 100 {
                 return Err("--flows must be at least 100".into());
             }
-            print(&bench::flow(*flows).map_err(|e| e.to_string())?, *json)
+            let run = if *engine_thread { bench::flow_engine_thread } else { bench::flow };
+            print(&run(*flows).map_err(|e| e.to_string())?, *json)
         }
         Suite::Wechatpay(a) => crate::backend::bench(a),
         Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
