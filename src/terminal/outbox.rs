@@ -9,8 +9,7 @@
 //! single-use credential once the entry is final. A restarted process resumes every
 //! non-final entry. No credential, phone or name ever reaches a log line or an error.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +18,15 @@ use parking_lot::Mutex;
 use rusqlite::{params, OptionalExtension};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::config::Timing;
 use crate::error::{Error, Result, Secret};
 use crate::store::{Store, StorePath};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
-use crate::terminal::backend_http::{is_rejection, is_retryable};
+
+#[path = "outbox_worker.rs"]
+mod worker;
 
 const SCHEMA: &str = "
 PRAGMA synchronous = FULL;
@@ -134,7 +135,8 @@ pub struct OutboxRecord {
     pub payment_id: Option<String>,
     pub state: OutboxState,
     pub amount_fen: u64,
-    /// Submissions sent (each recorded before it was sent).
+    /// Submissions sent, each counted before it was sent (the first in the statement that
+    /// commits the entry); after a crash or store trouble it may exceed them by one.
     pub attempts: u32,
     /// Status polls sent.
     pub polls: u32,
@@ -179,8 +181,10 @@ impl Outbox {
             events,
             wake: Notify::new(),
             closed: AtomicBool::new(false),
+            // An earlier process may have left open entries: the worker scans first.
+            queue: Mutex::new(Handover { fresh: VecDeque::new(), rescan: true }),
         });
-        let worker = tokio::spawn(run_worker(inner.clone()));
+        let worker = tokio::spawn(worker::run_worker(inner.clone()));
         Ok(OutboxHandle { inner, worker: Arc::new(Mutex::new(Some(worker))) })
     }
 }
@@ -209,6 +213,10 @@ impl OutboxHandle {
         check_request(&req)?;
         let now = now_ms();
         {
+            // The hand-over lock is held across the insert, so that the worker's scan of
+            // the store and this entry's hand-over never miss each other (`take_work`).
+            let mut queue = self.inner.queue.lock();
+            let hand_over = !queue.rescan;
             // One autocommit statement is atomic, and the connection lock serialises this
             // insert with the conflict check below: no explicit transaction is needed.
             let db = self.inner.db.lock();
@@ -216,8 +224,8 @@ impl OutboxHandle {
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO outbox (idempotency_key, face_token, user_id, out_user_id, amount_fen,
-                     organization_id, device_id, state, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?8)
+                     organization_id, device_id, state, attempts, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?9, ?9)
                  ON CONFLICT(idempotency_key) DO NOTHING",
                 )?
                 .execute(params![
@@ -228,6 +236,9 @@ impl OutboxHandle {
                     req.amount_fen as i64,
                     req.organization_id,
                     req.device_id,
+                    // An entry handed over in memory is submitted next: its first
+                    // submission is counted here, before it is sent.
+                    hand_over as i64,
                     now
                 ])?;
             if inserted == 0 {
@@ -249,6 +260,9 @@ impl OutboxHandle {
                     return Err(Error::invalid_arg("idempotency_key", "already used for a different payment"));
                 }
                 return Ok(());
+            }
+            if hand_over {
+                queue.fresh.push_back((tx.last_insert_rowid(), req));
             }
         }
         self.inner.wake.notify_one();
@@ -337,6 +351,32 @@ struct Inner {
     events: UnboundedSender<OutboxEvent>,
     wake: Notify,
     closed: AtomicBool,
+    queue: Mutex<Handover>,
+}
+
+/// Entries committed by this process and not yet taken by the worker, handed over in
+/// memory so that the worker neither scans the store for them nor reads them back.
+/// `rescan` is set while the store may hold open entries that are not here (at start,
+/// after store trouble): the worker then scans the store, and `enqueue` hands nothing over.
+struct Handover {
+    fresh: VecDeque<(i64, PaymentRequest)>,
+    rescan: bool,
+}
+
+/// An entry for the worker to deliver.
+enum Work {
+    /// Found in the store: read it back first.
+    Stored(i64),
+    /// Handed over by `enqueue`, with its first submission already counted.
+    Fresh(i64, PaymentRequest),
+}
+
+impl Work {
+    fn seq(&self) -> i64 {
+        match self {
+            Work::Stored(seq) | Work::Fresh(seq, _) => *seq,
+        }
+    }
 }
 
 /// One open entry, as loaded for delivery (holds the credential while not final).
@@ -350,6 +390,29 @@ impl Inner {
     fn emit(&self, ev: OutboxEvent) {
         // Nobody listening is fine: the store is the source of truth.
         let _ = self.events.send(ev);
+    }
+
+    /// At most `limit` entries to deliver, none of them in `in_flight`: handed-over ones,
+    /// or the oldest open ones in the store while a scan is due. A scan that finds fewer
+    /// than `limit` has found every open entry, and hand-over resumes. The hand-over lock
+    /// is held throughout, so no `enqueue` falls between the scan and the switch.
+    fn take_work(&self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Work>> {
+        let mut queue = self.queue.lock();
+        if queue.rescan {
+            let seqs = self.next_open(in_flight, limit)?;
+            queue.rescan = seqs.len() >= limit;
+            return Ok(seqs.into_iter().map(Work::Stored).collect());
+        }
+        let n = limit.min(queue.fresh.len());
+        Ok(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect())
+    }
+
+    /// Store trouble left an entry open: scan the store again. Every handed-over entry
+    /// is in the store too, so the scan finds them as well.
+    fn rescan(&self) {
+        let mut queue = self.queue.lock();
+        queue.rescan = true;
+        queue.fresh.clear();
     }
 
     /// Oldest open entries not in `skip`, at most `limit`.
@@ -433,160 +496,6 @@ impl Inner {
             ))?
             .execute(params![seq, state.as_str(), payment_id, error, now_ms(), state.is_final()])?;
         Ok(())
-    }
-
-    fn backoff(&self, n: u32, rng: &mut u64) -> Duration {
-        backoff_delay(&self.timing, n, rng)
-    }
-}
-
-/// Exponential backoff with "equal jitter": the n-th (1-based) delay is drawn from
-/// `[d/2, d]` with `d = initial · 2^(n-1)` capped at `max`, and never below `initial`.
-fn backoff_delay(t: &OutboxTiming, n: u32, rng: &mut u64) -> Duration {
-    let d = t.backoff_initial.saturating_mul(1u32 << n.saturating_sub(1).min(20)).min(t.backoff_max);
-    let half = d / 2;
-    let span = (d - half).as_nanos() as u64;
-    let jitter = Duration::from_nanos(splitmix64(rng) % span.saturating_add(1));
-    (half + jitter).clamp(t.backoff_initial, t.backoff_max)
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The error code stored and reported for a failure: the backend's own code when it
-/// answered, else the name of our error code. Never carries personal data.
-fn error_label(e: &Error) -> String {
-    match e {
-        Error::Backend { code, .. } => code.clone(),
-        Error::ConfigMismatch(_) => "ORG_MCH_MISMATCH".to_string(),
-        other => format!("{:?}", other.code()),
-    }
-}
-
-async fn run_worker(inner: Arc<Inner>) {
-    let mut in_flight: HashSet<i64> = HashSet::new();
-    let mut task_seq: HashMap<tokio::task::Id, i64> = HashMap::new();
-    let mut tasks: JoinSet<()> = JoinSet::new();
-    loop {
-        if inner.closed.load(Ordering::Acquire) {
-            break;
-        }
-        let free = inner.timing.max_in_flight.saturating_sub(in_flight.len());
-        if free > 0 {
-            match inner.next_open(&in_flight, free) {
-                Ok(seqs) => {
-                    for seq in seqs {
-                        in_flight.insert(seq);
-                        let inner = inner.clone();
-                        let handle = tasks.spawn(async move {
-                            if let Err(e) = deliver(&inner, seq).await {
-                                // Store trouble: the entry stays open and is picked up again.
-                                tracing::warn!(seq, code = ?e.code(), "outbox: delivery interrupted");
-                                tokio::time::sleep(inner.timing.backoff_max).await;
-                            }
-                        });
-                        task_seq.insert(handle.id(), seq);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(code = ?e.code(), "outbox: cannot read the store");
-                    tokio::time::sleep(inner.timing.backoff_initial).await;
-                    continue;
-                }
-            }
-        }
-        tokio::select! {
-            _ = inner.wake.notified() => {}
-            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => {
-                        tracing::error!(panic = e.is_panic(), "outbox: delivery task ended abnormally");
-                        e.id()
-                    }
-                };
-                if let Some(seq) = task_seq.remove(&id) {
-                    in_flight.remove(&seq);
-                }
-            }
-        }
-    }
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
-}
-
-/// Drives one entry to a final state: submit until the backend answers (or rejects),
-/// then poll while it is `Processing`. Every step is committed before the next.
-async fn deliver(inner: &Inner, seq: i64) -> Result<()> {
-    let Some(entry) = inner.load(seq)? else { return Ok(()) };
-    if entry.state.is_final() {
-        return Ok(());
-    }
-    let key = entry.req.idempotency_key.clone();
-    let mut payment_id = entry.payment_id.filter(|_| entry.state == OutboxState::Processing);
-    let mut rng = std::collections::hash_map::RandomState::new().hash_one(seq);
-    let (mut failures, mut polls) = (0u32, 0u32);
-    let mut next_poll: Option<Duration> = None;
-    loop {
-        let polling = payment_id.is_some();
-        let (attempt, answer) = match &payment_id {
-            None => (inner.record_attempt(seq, false)?, inner.backend.submit(entry.req.clone()).await),
-            Some(id) => {
-                polls += 1;
-                let wait = next_poll.take().unwrap_or_else(|| inner.backoff(polls, &mut rng));
-                tokio::time::sleep(wait).await;
-                (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
-            }
-        };
-        match answer {
-            Ok(st) => {
-                if !polling || st.state.is_final() {
-                    inner.record_state(seq, OutboxState::from_payment(st.state), Some(&st.payment_id), None)?;
-                }
-                if !polling {
-                    inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
-                    payment_id = Some(st.payment_id.clone());
-                }
-                if st.state.is_final() {
-                    inner.emit(OutboxEvent::Final { key, payment_id, state: st.state, error: None });
-                    return Ok(());
-                }
-            }
-            Err(e) if is_rejection(&e) => {
-                let code = error_label(&e);
-                inner.record_state(seq, OutboxState::Failed, None, Some(&code))?;
-                tracing::warn!(seq, code = %code, polling, "outbox: rejected by the backend");
-                let state = PaymentState::Failed;
-                inner.emit(OutboxEvent::Final { key, payment_id, state, error: Some(code) });
-                return Ok(());
-            }
-            Err(e) => {
-                let code = error_label(&e);
-                if !is_retryable(&e) {
-                    // Neither a clear rejection nor a known transient failure (e.g. an
-                    // unreadable answer): the backend may hold the payment; keep trying.
-                    tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
-                }
-                inner.record_error(seq, &code)?;
-                let delay = if polling {
-                    let d = inner.backoff(polls + 1, &mut rng);
-                    next_poll = Some(d);
-                    d
-                } else {
-                    failures += 1;
-                    inner.backoff(failures, &mut rng)
-                };
-                inner.emit(OutboxEvent::Retrying { key: key.clone(), attempt, delay, error: code });
-                if !polling {
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+use super::worker::backoff_delay;
 use super::*;
 use crate::terminal::backend::PaymentStatus;
 
@@ -327,6 +328,52 @@ async fn a_reopened_store_resumes_every_open_entry() {
     assert_eq!(fake2.submits_for("p1"), 0, "an accepted entry is polled, not submitted again");
     assert_eq!((fake2.submits_for("p2"), fake2.submits_for("p3")), (1, 1));
     assert_eq!(fake2.inner.lock().seen["p2"], vec!["tok-p2".to_string()], "the credential survived the restart");
+    assert_eq!(h.pending().expect("pending"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn leftovers_and_new_entries_are_each_submitted_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = StorePath::File(dir.path().join("o.db"));
+    let offline = Fake::new();
+    offline.inner.lock().offline = true;
+    {
+        let (h, _rx) = spawn(&path, &offline);
+        for i in 0..7 {
+            h.enqueue(req(&format!("old{i}"), 1)).expect("enqueue");
+        }
+        h.shutdown().await;
+    }
+    // The new worker scans the store for the 7 leftovers, two at a time; entries enqueued
+    // meanwhile are found by that scan, later ones are handed over in memory.
+    let fake = Fake::new();
+    let (h, mut rx) = spawn(&path, &fake);
+    let mut keys: Vec<String> = (0..7).map(|i| format!("old{i}")).collect();
+    for i in 0..5 {
+        keys.push(format!("mid{i}"));
+        h.enqueue(req(&format!("mid{i}"), 2)).expect("enqueue");
+    }
+    let mut finals = HashSet::new();
+    while finals.len() < 6 {
+        if let OutboxEvent::Final { key, .. } = next(&mut rx).await {
+            finals.insert(key);
+        }
+    }
+    for i in 0..5 {
+        keys.push(format!("new{i}"));
+        h.enqueue(req(&format!("new{i}"), 3)).expect("enqueue");
+    }
+    while finals.len() < keys.len() {
+        if let OutboxEvent::Final { key, state, .. } = next(&mut rx).await {
+            assert_eq!(state, PaymentState::Paid);
+            assert!(finals.insert(key), "one final state per entry");
+        }
+    }
+    for k in &keys {
+        assert_eq!(fake.submits_for(k), 1, "{k} submitted once");
+        let r = h.get(k).expect("get").expect("present");
+        assert_eq!((r.state, r.attempts), (OutboxState::Paid, 1), "{k}");
+    }
     assert_eq!(h.pending().expect("pending"), 0);
 }
 
