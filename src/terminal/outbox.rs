@@ -484,16 +484,17 @@ impl Inner {
     }
 
     /// Commits a new state (with the payment id or error code when given). A final state
-    /// erases the credential in the same statement, so the two never disagree.
+    /// erases the credential in the same statement, so the two never disagree. The state
+    /// list is [`OPEN_STATES`] written out, so the statement is a literal (no formatting).
     fn record_state(&self, seq: i64, state: OutboxState, payment_id: Option<&str>, error: Option<&str>) -> Result<()> {
         let db = self.db.lock();
         db.conn()
-            .prepare_cached(&format!(
+            .prepare_cached(
                 "UPDATE outbox SET state = ?2, payment_id = COALESCE(?3, payment_id),
                      last_error = COALESCE(?4, last_error), updated_ms = ?5,
                      face_token = CASE WHEN ?6 THEN NULL ELSE face_token END
-                 WHERE seq = ?1 AND state IN {OPEN_STATES}"
-            ))?
+                 WHERE seq = ?1 AND state IN ('PENDING','PROCESSING')",
+            )?
             .execute(params![seq, state.as_str(), payment_id, error, now_ms(), state.is_final()])?;
         Ok(())
     }

@@ -6,14 +6,14 @@
 //! is tagged with the link generation, so answers of a lost connection are dropped (T1.2).
 
 use std::collections::hash_map::RandomState;
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::future::Future;
-use std::pin::Pin;
-
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
@@ -221,8 +221,27 @@ impl Actor {
                 Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => self.on_outbox(ev),
                 _ = &mut timer => {}
             }
+            self.drain_ready();
             self.on_time();
             self.publish();
+        }
+    }
+
+    /// Handles whatever else is ready (call answers, service and outbox events), so that
+    /// deadlines and the snapshot run once per batch; bounded, so they are never starved.
+    fn drain_ready(&mut self) {
+        for _ in 0..32 {
+            // An empty set answers `Some(None)`. Polling with a no-op waker is harmless:
+            // the loop's `select!` polls the set again with the real one before it sleeps.
+            if let Some(Some(done)) = self.calls.next().now_or_never() {
+                self.on_done(done);
+            } else if let Ok(ev) = self.svc_rx.try_recv() {
+                self.on_service_event(ev);
+            } else if let Some(ev) = self.outbox_rx.as_mut().and_then(|r| r.try_recv().ok()) {
+                self.on_outbox(ev);
+            } else {
+                return;
+            }
         }
     }
 

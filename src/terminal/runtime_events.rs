@@ -408,6 +408,9 @@ impl Actor {
         h.gate_running = self.gate_wanted;
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
         let mut shared = self.shared.lock();
+        // The authinfo's remaining time changes on every publish; the rest rarely does,
+        // and is copied (maps and all) only when it did.
+        shared.authinfo_valid_for = h.authinfo_valid_for;
         if *shared != *h {
             shared.clone_from(h);
         }
