@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Secret};
 use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
 use crate::terminal::blocking;
 use crate::terminal::face_service::{FaceService, Surface, UserInfo};
-use crate::terminal::health::{EngineEvent, Health};
+use crate::terminal::health::{EngineEvent, Health, Published};
 use crate::terminal::runtime::Actor;
 use crate::terminal::verify::FlowId;
 
@@ -86,7 +86,7 @@ pub(crate) enum Cmd {
 pub struct Terminal {
     tx: mpsc::UnboundedSender<Cmd>,
     events: broadcast::Sender<EngineEvent>,
-    health: Arc<Mutex<Health>>,
+    health: Arc<Mutex<Published>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
@@ -127,7 +127,7 @@ impl Terminal {
         config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
-        let health = Arc::new(Mutex::new(Health::default()));
+        let health = Arc::new(Mutex::new(Published::default()));
         let actor = Actor::new(config, deps, rx, events.clone(), health.clone())?;
         Ok((Terminal { tx, events, health, thread: Arc::new(Mutex::new(None)) }, actor))
     }
@@ -234,7 +234,7 @@ impl Terminal {
 
     /// The current health snapshot.
     pub fn health(&self) -> Health {
-        self.health.lock().clone()
+        Published::read(&self.health)
     }
 
     /// The event stream (T1.4). A slow reader loses the oldest events; counters in

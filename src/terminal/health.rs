@@ -4,7 +4,10 @@
 //! carry ids and codes only, never personal data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use serde::Serialize;
 
@@ -92,6 +95,39 @@ pub enum EngineEvent {
         at_unix_ms: i64,
     },
     RestartNow,
+}
+
+/// The health as the engine publishes it for `Terminal::health` (the Kotlin wrapper reads
+/// it after every call): the snapshot, replaced whole when it changes, and the authinfo's
+/// remaining time, which changes on every publish. The lock guards a pointer and a number,
+/// so the engine and a reader never wait on each other for more than a copy of those.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    snapshot: Arc<Health>,
+    authinfo_valid_for: Option<Duration>,
+}
+
+impl Published {
+    pub(crate) fn read(shared: &Mutex<Published>) -> Health {
+        let (snapshot, authinfo_valid_for) = {
+            let p = shared.lock();
+            (p.snapshot.clone(), p.authinfo_valid_for)
+        };
+        Health { authinfo_valid_for, ..Health::clone(&snapshot) }
+    }
+
+    /// `snapshot` is the new one when it changed.
+    pub(crate) fn write(
+        shared: &Mutex<Published>,
+        snapshot: Option<&Arc<Health>>,
+        authinfo_valid_for: Option<Duration>,
+    ) {
+        let mut p = shared.lock();
+        p.authinfo_valid_for = authinfo_valid_for;
+        if let Some(s) = snapshot {
+            p.snapshot = s.clone();
+        }
+    }
 }
 
 /// A snapshot, cheap to read from any thread (the Kotlin `StateFlow` polls it).

@@ -26,7 +26,7 @@ use crate::terminal::backend::{AuthInfoGrant, AuthInfoRequest, PaymentRequest};
 use crate::terminal::engine::{Cmd, Deps, PayRequest, Recognition, Reply};
 use crate::terminal::face_service::*;
 use crate::terminal::features::{FeatureAlert, FeatureMonitor};
-use crate::terminal::health::{state_label, EngineEvent, FlowReport, Health, StageTimings};
+use crate::terminal::health::{state_label, EngineEvent, FlowReport, Health, Published, StageTimings};
 use crate::terminal::lifecycle::{Lifecycle, LinkAction, LossReason};
 use crate::terminal::outbox::{Outbox, OutboxEvent, OutboxHandle};
 use crate::terminal::preview::{PreviewAction, PreviewBinder};
@@ -93,8 +93,10 @@ pub(crate) struct Actor {
     deps: Deps,
     rx: mpsc::UnboundedReceiver<Cmd>,
     events: broadcast::Sender<EngineEvent>,
-    shared: Arc<Mutex<Health>>,
+    shared: Arc<Mutex<Published>>,
+    /// The working copy, and the copy last published.
     h: Health,
+    published: Arc<Health>,
     store: Store,
     outbox: Option<OutboxHandle>,
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
@@ -128,7 +130,7 @@ impl Actor {
         deps: Deps,
         rx: mpsc::UnboundedReceiver<Cmd>,
         events: broadcast::Sender<EngineEvent>,
-        shared: Arc<Mutex<Health>>,
+        shared: Arc<Mutex<Published>>,
     ) -> Result<Actor> {
         let t = cfg.timing;
         let store = Store::open(&cfg.store())?;
@@ -154,6 +156,7 @@ impl Actor {
             events,
             shared,
             h: Health::default(),
+            published: Arc::default(),
             store,
             outbox: None,
             outbox_rx: None,
@@ -571,27 +574,6 @@ impl Actor {
                 Err(e)
             }
         }
-    }
-}
-
-impl From<()> for Answer {
-    fn from(_: ()) -> Self {
-        Answer::Unit
-    }
-}
-impl From<SdkInfo> for Answer {
-    fn from(v: SdkInfo) -> Self {
-        Answer::Info(v)
-    }
-}
-impl From<UserInfo> for Answer {
-    fn from(v: UserInfo) -> Self {
-        Answer::User(v)
-    }
-}
-impl From<Credential> for Answer {
-    fn from(v: Credential) -> Self {
-        Answer::Cred(v)
     }
 }
 

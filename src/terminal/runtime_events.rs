@@ -399,7 +399,7 @@ impl Actor {
         h.features_ready = self.features.ready();
         h.features_stale = self.features.is_stale();
         h.last_feature_update_unix_ms = self.features.last_update_ms();
-        h.authinfo_valid_for = self.auth.remaining(now);
+        let authinfo_valid_for = self.auth.remaining(now);
         h.config_mismatch = self.auth.is_mismatch();
         h.disconnects = self.life.disconnects;
         h.reconnects = self.life.reconnects;
@@ -407,13 +407,13 @@ impl Actor {
         h.preview_bound = self.preview.bound().is_some();
         h.gate_running = self.gate_wanted;
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
-        let mut shared = self.shared.lock();
-        // The authinfo's remaining time changes on every publish; the rest rarely does,
-        // and is copied (maps and all) only when it did.
-        shared.authinfo_valid_for = h.authinfo_valid_for;
-        if *shared != *h {
-            shared.clone_from(h);
+        // The authinfo's remaining time travels beside the snapshot, which is copied and
+        // replaced only when something else changed.
+        let changed = *self.published != self.h;
+        if changed {
+            self.published = Arc::new(self.h.clone());
         }
+        Published::write(&self.shared, changed.then_some(&self.published), authinfo_valid_for);
     }
 }
 
@@ -432,5 +432,26 @@ fn clone_err(e: &Error) -> Error {
         }
         Error::CallTimeout { op, after } => Error::CallTimeout { op: *op, after: *after },
         other => Error::Internal(other.to_string()),
+    }
+}
+
+impl From<()> for Answer {
+    fn from(_: ()) -> Self {
+        Answer::Unit
+    }
+}
+impl From<SdkInfo> for Answer {
+    fn from(v: SdkInfo) -> Self {
+        Answer::Info(v)
+    }
+}
+impl From<UserInfo> for Answer {
+    fn from(v: UserInfo) -> Self {
+        Answer::User(v)
+    }
+}
+impl From<Credential> for Answer {
+    fn from(v: Credential) -> Self {
+        Answer::Cred(v)
     }
 }
