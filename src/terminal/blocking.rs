@@ -66,9 +66,11 @@ impl EngineSpin {
     pub(crate) fn park_hook(&self) -> impl Fn() + Send + Sync + 'static {
         let woken = self.woken.clone();
         move || {
-            let handle = tokio::runtime::Handle::current();
-            let metrics = handle.metrics();
-            spin_until(SPIN, || woken.load(Ordering::Acquire) || metrics.global_queue_depth() > 0);
+            // tokio calls the hook inside the runtime; outside one there is nothing to spin for.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                let metrics = handle.metrics();
+                spin_until(SPIN, || woken.load(Ordering::Acquire) || metrics.global_queue_depth() > 0);
+            }
         }
     }
 

@@ -136,7 +136,8 @@ pub struct OutboxRecord {
     pub state: OutboxState,
     pub amount_fen: u64,
     /// Submissions sent, each counted before it was sent (the first in the statement that
-    /// commits the entry); after a crash or store trouble it may exceed them by one.
+    /// commits the entry). It may exceed them by one when an entry was picked up again
+    /// from the store (a restart, a shutdown, store trouble) before that first one went.
     pub attempts: u32,
     /// Status polls sent.
     pub polls: u32,

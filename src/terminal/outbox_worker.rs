@@ -6,10 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::task::JoinSet;
 
 use super::{Entry, Inner, OutboxEvent, OutboxState, OutboxTiming, Work};
@@ -63,16 +65,17 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
                         in_flight.insert(seq);
                         let inner = inner.clone();
                         let handle = tasks.spawn(async move {
-                            match deliver(&inner, w).await {
-                                Ok(()) => false,
-                                Err(e) => {
-                                    // Store trouble: the entry stays open and is found again
-                                    // by a scan of the store once this task has ended.
-                                    tracing::warn!(seq, code = ?e.code(), "outbox: delivery interrupted");
-                                    tokio::time::sleep(inner.timing.backoff_max).await;
-                                    true
-                                }
+                            let outcome = AssertUnwindSafe(deliver(&inner, w)).catch_unwind().await;
+                            match outcome {
+                                Ok(Ok(())) => return false,
+                                // Store trouble: the entry stays open and is found again by a
+                                // scan of the store once this task has ended.
+                                Ok(Err(e)) => tracing::warn!(seq, code = ?e.code(), "outbox: delivery interrupted"),
+                                Err(_) => tracing::error!(seq, "outbox: delivery panicked (a bug in facepay)"),
                             }
+                            // Not at once: an entry that fails every time must not spin.
+                            tokio::time::sleep(inner.timing.backoff_max).await;
+                            true
                         });
                         task_seq.insert(handle.id(), seq);
                     }
