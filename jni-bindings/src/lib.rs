@@ -9,6 +9,8 @@
 //! layer", SPEC T1.1 (a driver that never answers is a dead service), T2, T6, T7.
 
 pub mod cache;
+#[cfg(feature = "test-natives")]
+pub mod debug_natives;
 pub mod driver;
 pub mod engine_natives;
 pub mod ffi;

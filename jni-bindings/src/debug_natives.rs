@@ -1,0 +1,73 @@
+//! `Native.Debug_*`: natives for the JVM tests and `scripts/bench-jni` only (a deliberate
+//! panic, the live global-reference count, a bare round trip, the Rust-alone flow
+//! benchmarks). Compiled only with the `test-natives` feature, so an app's library does
+//! not carry them; Kotlin resolves natives when first called, so the wrapper needs none.
+
+use jni::objects::JClass;
+use jni::sys::jlong;
+use jni::EnvUnowned;
+
+use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
+
+/// Test support: library-held JNI global references alive now (no growth over 100k flows).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1liveGlobalRefs<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> jlong {
+    run_ffi_safe(env, |_env| Ok(crate::driver::LIVE_GLOBALS.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// Test support: a native that panics. The boundary turns it into `FacePayException(900)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1panic<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) {
+    run_ffi_safe(env, |_env| -> FfiResult<()> {
+        if std::env::var_os("FACEPAY_NEVER_SET_SENTINEL").is_none() {
+            panic!("test-only native: deliberate panic");
+        }
+        Ok(())
+    })
+}
+
+/// Benchmark support: the cheapest round trip (Java → Rust → Java), through the boundary helper.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
+    run_ffi_safe(env, |_env| Ok(v.wrapping_add(1)))
+}
+
+/// Benchmark support: the same complete flow in Rust alone (`facepay::sim::bench::flow`),
+/// as `[p50_us, p99_us]`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    flows: jlong,
+) -> jni::objects::JDoubleArray<'l> {
+    run_ffi_safe(env, |env| {
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let b = facepay::sim::bench::flow(flows as usize)?;
+        let arr = env.new_double_array(2)?;
+        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
+        Ok(arr)
+    })
+}
+
+/// Benchmark support: the same flow in Rust alone with the engine on its own thread
+/// (`Terminal::start`, as behind JNI) and the caller blocking on each answer
+/// (`facepay::sim::bench::flow_engine_thread`), as `[p50_us, p99_us]`: the figure that
+/// separates the JNI boundary from the thread hand-offs.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    flows: jlong,
+) -> jni::objects::JDoubleArray<'l> {
+    run_ffi_safe(env, |env| {
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let b = facepay::sim::bench::flow_engine_thread(flows as usize)?;
+        let arr = env.new_double_array(2)?;
+        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
+        Ok(arr)
+    })
+}
