@@ -3,9 +3,11 @@
 //! benchmarks). Compiled only with the `test-natives` feature, so an app's library does
 //! not carry them; Kotlin resolves natives when first called, so the wrapper needs none.
 
-use jni::objects::JClass;
+use jni::objects::{JClass, JDoubleArray};
 use jni::sys::jlong;
 use jni::EnvUnowned;
+
+use facepay::sim::bench::FlowBench;
 
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 
@@ -39,16 +41,8 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     flows: jlong,
-) -> jni::objects::JDoubleArray<'l> {
-    run_ffi_safe(env, |env| {
-        if flows < 100 {
-            return Err(illegal_arg("flows must be at least 100"));
-        }
-        let b = facepay::sim::bench::flow(flows as usize)?;
-        let arr = env.new_double_array(2)?;
-        arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
-        Ok(arr)
-    })
+) -> JDoubleArray<'l> {
+    bench(env, flows, facepay::sim::bench::flow)
 }
 
 /// Benchmark support: the same flow in Rust alone with the engine on its own thread
@@ -60,12 +54,16 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     flows: jlong,
-) -> jni::objects::JDoubleArray<'l> {
+) -> JDoubleArray<'l> {
+    bench(env, flows, facepay::sim::bench::flow_engine_thread)
+}
+
+fn bench<'l>(env: EnvUnowned<'l>, flows: jlong, run: fn(usize) -> facepay::Result<FlowBench>) -> JDoubleArray<'l> {
     run_ffi_safe(env, |env| {
         if flows < 100 {
             return Err(illegal_arg("flows must be at least 100"));
         }
-        let b = facepay::sim::bench::flow_engine_thread(flows as usize)?;
+        let b = run(flows as usize)?;
         let arr = env.new_double_array(2)?;
         arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
         Ok(arr)
