@@ -78,13 +78,7 @@ pub fn flow(flows: usize) -> Result<FlowBench> {
     let app = rt.spawn(async move {
         let t = Terminal::spawn(bench_config(), bench_deps())?;
         t.init().await?;
-        let give_up = Instant::now() + Duration::from_secs(10);
-        while t.health().authinfo_valid_for.is_none() {
-            if Instant::now() > give_up {
-                return Err(Error::Internal("bench: no authinfo 10 s after init".into()));
-            }
-            tokio::task::yield_now().await;
-        }
+        await_authinfo(&t).await?;
         let mut pays = Vec::with_capacity(flows + flows / 10);
         for _ in 0..flows + flows / 10 {
             let a = Instant::now();
@@ -103,13 +97,7 @@ pub fn flow(flows: usize) -> Result<FlowBench> {
 pub fn flow_engine_thread(flows: usize) -> Result<FlowBench> {
     let t = Terminal::start(bench_config(), bench_deps())?;
     blocking::block_on(t.init())?;
-    let give_up = Instant::now() + Duration::from_secs(10);
-    while t.health().authinfo_valid_for.is_none() {
-        if Instant::now() > give_up {
-            return Err(Error::Internal("bench: no authinfo 10 s after init".into()));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    rt()?.block_on(await_authinfo(&t))?;
     let mut pays = Vec::with_capacity(flows + flows / 10);
     for _ in 0..flows + flows / 10 {
         let a = Instant::now();
@@ -118,6 +106,19 @@ pub fn flow_engine_thread(flows: usize) -> Result<FlowBench> {
     }
     blocking::block_on(t.shutdown())?;
     Ok(summarise(pays, flows))
+}
+
+/// Waits until the engine holds an authinfo (fetched in the background right after init,
+/// T3.1); gives up after 10 s instead of hanging.
+async fn await_authinfo(t: &Terminal) -> Result<()> {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while t.health().authinfo_valid_for.is_none() {
+        if Instant::now() > give_up {
+            return Err(Error::Internal("bench: no authinfo 10 s after init".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 const PAY: PayRequest = PayRequest { amount_fen: 100, out_trade_no: None };
@@ -172,9 +173,7 @@ pub fn startup() -> Result<StartupBench> {
         let rt = rt()?;
         rt.block_on(async {
             t.init().await?;
-            while t.health().authinfo_valid_for.is_none() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            await_authinfo(&t).await?;
             t.shutdown().await
         })?;
     }

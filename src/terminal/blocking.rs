@@ -56,7 +56,7 @@ pub(crate) fn spin_until(budget: Duration, done: impl Fn() -> bool) -> bool {
 /// The engine thread's spin before it sleeps: its runtime's park hook spins until the
 /// engine's future is woken (an app call, a service answer from another thread) or a task
 /// is scheduled from another thread, for at most [`SPIN`].
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(crate) struct EngineSpin {
     woken: Arc<AtomicBool>,
 }

@@ -38,7 +38,7 @@ const PREVIEW_SETTLE: Duration = Duration::from_millis(300);
 /// Gate mode: pause between a recognition and the next `startVerify`.
 const GATE_PAUSE: Duration = Duration::from_millis(200);
 
-/// A spawned call's tag.
+/// A vendor call's tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Task {
     Init,
@@ -270,7 +270,7 @@ impl Actor {
         .max(now)
     }
 
-    // ---- spawning calls -------------------------------------------------------------
+    // ---- starting calls -------------------------------------------------------------
 
     fn start_call<F>(&self, task: Task, op: Op, deadline: Duration, fut: F)
     where

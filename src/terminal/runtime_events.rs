@@ -1,4 +1,4 @@
-//! The engine actor, second half: answers of spawned calls, service callbacks, outbox
+//! The engine actor, second half: answers of vendor calls (and their conversions), service callbacks, outbox
 //! reports, time, and what the pure policies decide in return.
 
 use super::*;
