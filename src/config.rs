@@ -102,6 +102,11 @@ impl Default for TerminalConfig {
     }
 }
 
+/// WeChat Pay's `out_trade_no`: 1–32 characters of `[A-Za-z0-9_-|*]`.
+pub fn is_out_trade_no(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c))
+}
+
 fn check_field(field: &'static str, v: &str) -> Result<()> {
     if v.trim().is_empty() {
         return Err(Error::invalid_config(field, "must not be empty"));

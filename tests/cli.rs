@@ -44,3 +44,44 @@ fn demo_report_is_written_as_json() {
     assert_eq!(v["lost"], 0);
     assert!(v["customers"].as_u64().expect("customers") > 0);
 }
+
+#[test]
+fn deduct_with_a_bad_order_number_records_no_payment() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // The mock is never reached: the number is refused before anything is recorded.
+    let mock = "http://127.0.0.1:9";
+    facepay::sim::wechatpay_fixture::create(
+        dir.path(),
+        facepay::sim::wechatpay::KeyMode::PublicKey,
+        mock,
+        "127.0.0.1:0",
+        std::time::Duration::ZERO,
+    )
+    .expect("fixture");
+    let config = dir.path().join("backend.json");
+    let out = facepay(&[
+        "backend",
+        "deduct",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--auth-code",
+        "face-code-1",
+        "--amount",
+        "100",
+        "--out-trade-no",
+        "no spaces allowed",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--out-trade-no"), "{err}");
+    let db = dir.path().join("backend.db");
+    let payments: i64 = if db.exists() {
+        rusqlite::Connection::open(&db)
+            .expect("db")
+            .query_row("SELECT COUNT(*) FROM mch_payments", [], |r| r.get(0))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    assert_eq!(payments, 0, "a refused deduction left a payment for `backend serve` to resume");
+}

@@ -347,10 +347,7 @@ impl Engine {
 
     /// Uses `out_trade_no` as the first order number of a payment not started yet.
     pub fn set_first_order(&self, payment_id: &str, out_trade_no: &str) -> Result<(), MerchantError> {
-        if out_trade_no.is_empty()
-            || out_trade_no.len() > 32
-            || !out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c))
-        {
+        if !crate::config::is_out_trade_no(out_trade_no) {
             return Err(MerchantError::Config("out_trade_no: 1-32 characters of [A-Za-z0-9_-|*]".into()));
         }
         self.store.lock().conn().execute(

@@ -152,7 +152,7 @@ impl Terminal {
             return Err(Error::invalid_arg("amount_fen", "must be positive"));
         }
         if let Some(n) = &req.out_trade_no {
-            if n.is_empty() || n.len() > 32 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c)) {
+            if !crate::config::is_out_trade_no(n) {
                 return Err(Error::invalid_arg("out_trade_no", "1-32 characters of [A-Za-z0-9_-|*]"));
             }
         }

@@ -88,6 +88,11 @@ async fn deduct(
     if amount == 0 {
         return Err("--amount must be a positive number of fen".into());
     }
+    // Checked before anything is recorded: a refused number must leave no payment behind
+    // for the next `backend serve` to resume and charge.
+    if out_trade_no.is_some_and(|n| !facepay::config::is_out_trade_no(n)) {
+        return Err("--out-trade-no: 1-32 characters of [A-Za-z0-9_-|*]".into());
+    }
     let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
     let timer = Arc::new(ScaledTimer(cfg.retry_delay_ms_per_s));
     let engine = Engine::open(&StorePath::File(cfg.db_path.clone()), client, timer, cfg.deduction_params())
