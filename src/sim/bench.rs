@@ -74,6 +74,7 @@ impl PaymentBackend for AckBackend {
 /// answer wakes it with no other task queued: four per flow, about 3 µs in all on this
 /// machine's virtual CPUs, none of it the engine's.
 pub fn flow(flows: usize) -> Result<FlowBench> {
+    check_flows(flows)?;
     let rt = rt()?;
     let app = rt.spawn(async move {
         let t = Terminal::spawn(bench_config(), bench_deps())?;
@@ -95,6 +96,7 @@ pub fn flow(flows: usize) -> Result<FlowBench> {
 /// and the caller blocking on each answer ([`blocking::block_on`]): the figure adds the
 /// hand-offs between the app's thread and the engine's.
 pub fn flow_engine_thread(flows: usize) -> Result<FlowBench> {
+    check_flows(flows)?;
     let t = Terminal::start(bench_config(), bench_deps())?;
     blocking::block_on(t.init())?;
     rt()?.block_on(await_authinfo(&t))?;
@@ -117,6 +119,14 @@ async fn await_authinfo(t: &Terminal) -> Result<()> {
             return Err(Error::Internal("bench: no authinfo 10 s after init".into()));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// Percentiles need enough flows to mean something (and at least one to exist).
+fn check_flows(flows: usize) -> Result<()> {
+    if flows < 100 {
+        return Err(Error::invalid_arg("flows", "must be at least 100"));
     }
     Ok(())
 }

@@ -303,6 +303,10 @@ async fn serve_customers(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _ = engine.init().await;
+    // The population is fixed for the day: each customer's phone, for auxiliary verification.
+    let phones: std::collections::HashMap<String, Secret> =
+        sim.users().into_iter().map(|u| (u.user_id, u.phone)).collect();
+    let ext = |u: &crate::terminal::face_service::UserInfo| phones.get(&u.user_id).cloned();
     let mut at = Duration::ZERO;
     loop {
         let hour = 6 + (at.as_secs() / 3600) as u32;
@@ -315,10 +319,6 @@ async fn serve_customers(
         tokio::time::sleep_until(t0 + at).await;
         let amount_fen = rng.random_range(300..3000);
         tally.lock().customers += 1;
-        let users = sim.users();
-        let ext = move |u: &crate::terminal::face_service::UserInfo| -> Option<Secret> {
-            users.iter().find(|s| s.user_id == u.user_id).map(|s| s.phone.clone())
-        };
         // A customer waits up to a minute for a terminal that is reconnecting.
         let mut tries = 0;
         loop {
@@ -329,7 +329,7 @@ async fn serve_customers(
                     tokio::time::sleep(Duration::from_secs(10)).await;
                 }
                 Err(e) => {
-                    if matches!(e, Error::ServiceDisconnected | Error::NotInitialised | Error::FeaturesNotReady) {
+                    if is_transient(&e) {
                         count(&mut tally.lock().refused, &format!("{:?}", e.code()));
                     }
                     break;
@@ -403,13 +403,7 @@ fn summarise(
     let b = backend.stats();
     let wechatpay = wechatpay_side(backend);
     let (ledger_twice, ledger_lost) = wechatpay.as_ref().map(|w| (w.charged_twice, w.lost)).unwrap_or((0, 0));
-    let violations = sims
-        .iter()
-        .map(|s| {
-            let st = s.stats();
-            st.finish_without_recognition + st.credential_without_finish + st.credential_after_stop
-        })
-        .sum();
+    let violations = sims.iter().map(|s| s.stats().order_violations()).sum();
     DemoSummary {
         terminals: opts.terminals,
         gates: opts.gates,

@@ -57,9 +57,6 @@ fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
 pub fn run(a: &Args) -> Result<(), String> {
     match &a.suite {
         Suite::Flow { flows, engine_thread, json } => {
-            if *flows < 100 {
-                return Err("--flows must be at least 100".into());
-            }
             let run = if *engine_thread { bench::flow_engine_thread } else { bench::flow };
             print(&run(*flows).map_err(|e| e.to_string())?, *json)
         }
