@@ -102,12 +102,12 @@ fn driver_gone() {
     }
 }
 
-/// Registers a live driver and starts the dispatch thread if none runs (from an app
-/// thread, so the VM is known).
-fn ensure_dispatcher(env: &Env<'_>) -> FfiResult<()> {
+/// Registers a live driver and starts the dispatch thread if none runs (attached to the
+/// VM cached at load).
+fn ensure_dispatcher() -> FfiResult<()> {
     let mut d = DISPATCH.lock();
     if d.tx.is_none() {
-        let vm = env.get_java_vm()?;
+        let vm = crate::cache::get()?.vm.clone();
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("facepay-dispatch".into())
@@ -258,27 +258,27 @@ fn user_at(a: &Answer, prefix: &str) -> VResult<UserInfo> {
     })
 }
 
-fn recognition(a: &Answer) -> Option<RecognitionEvent> {
+fn recognition(a: &Answer) -> RecognitionEvent {
     let code = a.get("return_code").map(String::as_str).unwrap_or("");
     let err = a.get("err_code").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     match code {
-        "FIRST_FRAME_CALLBACK" => Some(RecognitionEvent::FirstFrame),
+        "FIRST_FRAME_CALLBACK" => RecognitionEvent::FirstFrame,
         "SUCCESS" => {
             let n: usize = a.get("user_info_count").and_then(|s| s.parse().ok()).unwrap_or(0);
             let users: Vec<UserInfo> = (0..n).filter_map(|i| user_at(a, &format!("user.{i}.")).ok()).collect();
             if users.is_empty() {
-                return Some(RecognitionEvent::Failed { err_code: ERR_NO_USER_INFO, need_restart_verify: false });
+                return RecognitionEvent::Failed { err_code: ERR_NO_USER_INFO, need_restart_verify: false };
             }
-            Some(RecognitionEvent::Recognised {
+            RecognitionEvent::Recognised {
                 need_ext_verify: a.get("need_ext_verify").map(|s| s == "true").unwrap_or(false),
                 face_verify_id: a.get("face_verify_id").cloned().unwrap_or_default(),
                 users,
-            })
+            }
         }
-        _ => Some(RecognitionEvent::Failed {
+        _ => RecognitionEvent::Failed {
             err_code: err,
             need_restart_verify: a.get("need_restart_verify").map(|s| s == "true").unwrap_or(false),
-        }),
+        },
     }
 }
 
@@ -443,7 +443,8 @@ impl JniFaceService {
             let current = *s.verify.lock();
             if let Some((vid, session)) = current {
                 if vid == id {
-                    if let (Some(ev), Some(l)) = (recognition(&a), s.listener.lock().as_ref()) {
+                    if let Some(l) = s.listener.lock().as_ref() {
+                        let ev = recognition(&a);
                         let _ = l.send(ServiceEvent::Recognition { session, event: ev });
                     }
                 }
@@ -474,7 +475,7 @@ pub extern "system" fn Java_io_facepay_Native_Driver_1create<'l>(
         if bridge.is_null() {
             return Err(illegal_arg("driver must not be null"));
         }
-        ensure_dispatcher(env)?;
+        ensure_dispatcher()?;
         let g = match env.new_global_ref(&bridge) {
             Ok(g) => g,
             Err(e) => {

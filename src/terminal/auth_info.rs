@@ -26,7 +26,6 @@ pub struct Cached {
     pub authinfo: Secret,
     pub ttl: Duration,
     pub fetched_at: Instant,
-    pub fetched_wall: SystemTime,
 }
 
 /// The persisted form (T3.3).
@@ -91,16 +90,12 @@ impl AuthCache {
         self.mismatch
     }
 
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
     /// A fetch answered: cache it and return what to persist.
     pub fn on_fetched(&mut self, g: AuthInfoGrant, organization_id: &str, now: Instant, wall: SystemTime) -> Persisted {
         let ttl = if g.expires_in == 0 { self.default_ttl } else { Duration::from_secs(g.expires_in) };
         self.failures = 0;
         self.retry_at = None;
-        self.entry = Some(Cached { authinfo: g.authinfo.clone(), ttl, fetched_at: now, fetched_wall: wall });
+        self.entry = Some(Cached { authinfo: g.authinfo.clone(), ttl, fetched_at: now });
         Persisted {
             authinfo: g.authinfo,
             expires_in_s: ttl.as_secs(),
@@ -137,7 +132,7 @@ impl AuthCache {
             return false;
         }
         let Some(fetched_at) = now.checked_sub(age) else { return false };
-        self.entry = Some(Cached { authinfo: p.authinfo, ttl, fetched_at, fetched_wall });
+        self.entry = Some(Cached { authinfo: p.authinfo, ttl, fetched_at });
         true
     }
 }

@@ -174,11 +174,6 @@ impl Lifecycle {
             _ => None,
         }
     }
-
-    /// How long the next retry waits (for reports), if one is planned.
-    pub fn retry_in(&self, now: Instant) -> Option<Duration> {
-        self.retry_at.map(|t| t.saturating_duration_since(now))
-    }
 }
 
 #[cfg(test)]

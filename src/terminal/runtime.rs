@@ -544,21 +544,19 @@ impl Actor {
     /// Feeds the running flow (or, with `id`, only that flow); carries out the actions.
     fn flow_event(&mut self, id: Option<FlowId>, input: Input) -> Result<()> {
         let now = self.now();
-        let Some(mut ctx) = self.flow.take() else {
-            return match (id, &self.last_flow) {
-                (Some(id), Some(f)) if f.id == id => f.clone().handle(input, now).map(|_| ()).map_err(|(_, e)| e),
-                (Some(id), _) => Err(Error::NoSuchFlow(id.0)),
-                (None, _) => Ok(()),
-            };
+        let other = match (&self.flow, id) {
+            (None, None) => return Ok(()),
+            (None, Some(id)) => Some(id),
+            (Some(c), id) => id.filter(|id| *id != c.flow.id),
         };
-        if id.is_some_and(|id| id != ctx.flow.id) {
-            let id = id.expect("checked");
-            self.flow = Some(ctx);
+        if let Some(id) = other {
+            // Not the running flow: the last one answers how it ended (or no such flow).
             return match &self.last_flow {
                 Some(f) if f.id == id => f.clone().handle(input, now).map(|_| ()).map_err(|(_, e)| e),
                 _ => Err(Error::NoSuchFlow(id.0)),
             };
         }
+        let Some(mut ctx) = self.flow.take() else { return Ok(()) };
         match ctx.flow.handle(input, now) {
             Ok((f, actions)) => {
                 ctx.flow = f;

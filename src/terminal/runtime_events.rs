@@ -9,12 +9,13 @@ impl Actor {
     }
 
     pub(super) fn on_done(&mut self, d: Done) {
+        // Whatever became of it, the fetch is over.
+        if d.task == Task::AuthInfo {
+            self.fetching_auth = false;
+        }
         if d.gen != self.life.generation() {
             // An answer of a lost connection (T1.2): dropped, except that a flow call's
             // waiter was already answered when the flow ended.
-            if d.task == Task::AuthInfo {
-                self.fetching_auth = false;
-            }
             return;
         }
         let now = self.now();
@@ -24,16 +25,10 @@ impl Actor {
         match &d.res {
             Err(Fail::Timeout(op, after)) if d.task != Task::Init => {
                 tracing::warn!(?op, ?after, "face service call timed out");
-                if d.task == Task::AuthInfo {
-                    self.fetching_auth = false;
-                }
                 self.lost(LossReason::CallTimeout);
                 return;
             }
             Err(Fail::Vendor(e)) if e.err_code == ERR_NOT_INITIALISED && d.task != Task::Init => {
-                if d.task == Task::AuthInfo {
-                    self.fetching_auth = false;
-                }
                 self.lost(LossReason::NotInitialised);
                 return;
             }
@@ -87,7 +82,6 @@ impl Actor {
                 }
             }
             (Task::AuthInfo, r) => {
-                self.fetching_auth = false;
                 match r {
                     Ok(Answer::Auth(g)) => {
                         let p = self.auth.on_fetched(g, &self.cfg.organization_id, now, wall);
@@ -241,7 +235,8 @@ impl Actor {
     fn on_credential(&mut self, cred: Credential) {
         let Some(c) = self.flow.as_mut() else { return };
         let id = c.flow.id;
-        let user = c.user.clone().unwrap_or_else(|| UserInfo {
+        // The flow ends with this credential: its user is needed no more.
+        let user = c.user.take().unwrap_or_else(|| UserInfo {
             user_id: String::new(),
             out_user_id: String::new(),
             user_name: Default::default(),

@@ -218,11 +218,6 @@ impl SimStats {
         Op::ALL.iter().map(|&op| (op, self.calls(op)))
     }
 
-    /// All calls made.
-    pub fn total_calls(&self) -> u64 {
-        self.calls.iter().sum()
-    }
-
     /// Sum of the ordering-violation counters (T7.3–T7.6).
     pub fn order_violations(&self) -> u64 {
         self.finish_without_recognition
