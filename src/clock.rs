@@ -60,6 +60,12 @@ impl Clock for ManualClock {
 }
 
 /// Milliseconds since the Unix epoch (0 for times before it).
+/// Capped exponential backoff: `initial · 2^attempt` (0-based), at most `max`. The one
+/// schedule behind every retry here: reconnects, authinfo, outbox, recon, deductions.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    initial.saturating_mul(1u32 << attempt.min(20)).min(max)
+}
+
 pub fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

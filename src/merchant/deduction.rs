@@ -7,6 +7,8 @@
 //! dropped connection, unverifiable answer) is followed by an order query, never by a
 //! blind retry. [`super::engine`] does the IO and the durable bookkeeping around it.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::models::TradeState;
@@ -127,9 +129,9 @@ pub enum Action {
     Failed(FailReason),
 }
 
-/// Exponential back-off `base · 2^(n-1)`, capped.
+/// Exponential back-off `base · 2^(n-1)` seconds (`n` 1-based), capped.
 fn backoff(n: u32, base: u64, cap: u64) -> u64 {
-    base.saturating_mul(1u64 << n.saturating_sub(1).min(20)).min(cap)
+    crate::clock::backoff(Duration::from_secs(base), Duration::from_secs(cap), n.saturating_sub(1)).as_secs()
 }
 
 /// The B5 table. `last = None` means no attempt yet.

@@ -72,8 +72,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     pub fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max_delay)
+        crate::clock::backoff(self.initial, self.max_delay, retry.saturating_sub(1))
     }
     /// `Some(wait)` when attempt number `attempt` (1-based) failed with `e` and may be retried.
     pub fn next(&self, attempt: u32, e: &ReconError) -> Option<Duration> {

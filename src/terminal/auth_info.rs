@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{from_unix_ms, unix_ms};
+use crate::clock::{backoff, from_unix_ms, unix_ms};
 use crate::error::Secret;
 use crate::terminal::backend::AuthInfoGrant;
 
@@ -135,11 +135,6 @@ impl AuthCache {
         self.entry = Some(Cached { authinfo: p.authinfo, ttl, fetched_at });
         true
     }
-}
-
-/// `initial · 2^attempt`, capped at `max`.
-pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
-    initial.saturating_mul(1u32 << attempt.min(20)).min(max)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::terminal::auth_info::backoff;
+use crate::clock::backoff;
 use crate::terminal::face_service::{VendorError, ERR_INITIALISING};
 
 /// Delay before retrying an init that answered "initialising" (API-NOTES §1).

@@ -22,7 +22,7 @@ use crate::terminal::backend_http::{is_rejection, is_retryable};
 /// Exponential backoff with "equal jitter": the n-th (1-based) delay is drawn from
 /// `[d/2, d]` with `d = initial · 2^(n-1)` capped at `max`, and never below `initial`.
 pub(super) fn backoff_delay(t: &OutboxTiming, n: u32, rng: &mut u64) -> Duration {
-    let d = t.backoff_initial.saturating_mul(1u32 << n.saturating_sub(1).min(20)).min(t.backoff_max);
+    let d = crate::clock::backoff(t.backoff_initial, t.backoff_max, n.saturating_sub(1));
     let half = d / 2;
     let span = (d - half).as_nanos() as u64;
     let jitter = Duration::from_nanos(splitmix64(rng) % span.saturating_add(1));
