@@ -17,10 +17,7 @@ use facepay::sim::faceid::{self, beijing_ms, MockConfig, MockHandle};
 use facepay::store::{Store, StorePath};
 
 fn store() -> Store {
-    let s = Store::open(&StorePath::Memory).expect("store");
-    ledger::open(&s).expect("ledger schema");
-    bill::open(&s).expect("bill schema");
-    s
+    facepay::recon::open_store(&StorePath::Memory).expect("store with both schemas")
 }
 
 fn fast_retry() -> RetryPolicy {

@@ -11,8 +11,9 @@ use chrono::NaiveDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::calendar::{beijing_day, beijing_hour, day_start_ms, format_date, DAY_MS};
+use super::calendar::{day_start_ms, format_date, DAY_MS};
 use super::error::{ReconError, ReconResult};
+use super::ledger::HOUR_MS;
 use crate::store::Store;
 
 /// The `ErrorCode`s that are charged (R6 cross-check). `IsNeedCharge` stays authoritative.
@@ -193,6 +194,7 @@ pub fn check_day(store: &Store, date: NaiveDate, codes: &ChargedCodes) -> ReconR
             tokens.insert(r.get(0)?, TokenCounts { charge_count: cc.map(|c| c.max(0) as u64), ..Default::default() });
         }
     }
+    let day_start = day_start_ms(date);
     let mut q = store.conn().prepare(
         "SELECT biz_token, req_time_ms, is_need_charge, error_code FROM recon_charge_details WHERE bill_date = ?1",
     )?;
@@ -221,10 +223,12 @@ pub fn check_day(store: &Store, date: NaiveDate, codes: &ChargedCodes) -> ReconR
             t.null_details += 1;
         }
         if let Some(ms) = req {
-            if beijing_day(ms) != date {
+            // Beijing time has no daylight saving: the day is [start, start + 24 h).
+            let since_midnight = ms - day_start;
+            if !(0..DAY_MS).contains(&since_midnight) {
                 t.other_day_details += 1;
             } else if charged {
-                t.charges_per_hour[beijing_hour(ms) as usize] += 1;
+                t.charges_per_hour[(since_midnight / HOUR_MS) as usize] += 1;
             }
         }
     }

@@ -275,55 +275,39 @@ pub async fn sweep<S: DetectInfoSource>(
     let mut rep = SweepReport { open: open.len(), ..SweepReport::default() };
     for t in open {
         let hours_left = (t.issued_at_ms + policy.window_ms - now_ms).max(0) / HOUR_MS;
-        match policy.decide(t.issued_at_ms, t.is_final, now_ms) {
-            SweepDecision::Done => {}
-            SweepDecision::Wait { .. } => rep.waiting += 1,
+        // What to tell the operator about this token: nothing, "about to expire" or "lost".
+        let alert_lost: Option<bool> = match policy.decide(t.issued_at_ms, t.is_final, now_ms) {
+            SweepDecision::Done => None,
+            SweepDecision::Wait { .. } => {
+                rep.waiting += 1;
+                None
+            }
             SweepDecision::Lost => {
                 store.conn().execute("UPDATE recon_tokens SET lost = 1 WHERE biz_token = ?1", [&t.biz_token])?;
-                rep.alerts.push(SweepAlert {
-                    biz_token: t.biz_token,
-                    issued_at_ms: t.issued_at_ms,
-                    hours_left,
-                    lost: true,
-                });
+                Some(true)
             }
-            SweepDecision::Fetch { alert } => {
-                match src.detect_info(&t.biz_token, &t.rule_id).await {
-                    Ok(text) => {
-                        rep.fetched += 1;
-                        let row = store_detect_info(store, policy, &t.biz_token, now_ms, text.as_ref())?;
-                        if row.is_final {
-                            rep.became_final += 1;
-                            continue;
-                        }
+            SweepDecision::Fetch { alert } => match src.detect_info(&t.biz_token, &t.rule_id).await {
+                Ok(text) => {
+                    rep.fetched += 1;
+                    let row = store_detect_info(store, policy, &t.biz_token, now_ms, text.as_ref())?;
+                    if row.is_final {
+                        rep.became_final += 1;
                     }
-                    Err(e) => {
-                        rep.failed += 1;
-                        let lost = e.api_code() == Some("InvalidParameterValue.BizTokenExpired");
-                        store.conn().execute(
-                            "UPDATE recon_tokens SET last_error = ?2, lost = ?3 WHERE biz_token = ?1",
-                            params![t.biz_token, e.api_code().unwrap_or("network"), lost],
-                        )?;
-                        if lost {
-                            rep.alerts.push(SweepAlert {
-                                biz_token: t.biz_token,
-                                issued_at_ms: t.issued_at_ms,
-                                hours_left,
-                                lost: true,
-                            });
-                            continue;
-                        }
-                    }
+                    (alert && !row.is_final).then_some(false)
                 }
-                if alert {
-                    rep.alerts.push(SweepAlert {
-                        biz_token: t.biz_token,
-                        issued_at_ms: t.issued_at_ms,
-                        hours_left,
-                        lost: false,
-                    });
+                Err(e) => {
+                    rep.failed += 1;
+                    let lost = e.api_code() == Some("InvalidParameterValue.BizTokenExpired");
+                    store.conn().execute(
+                        "UPDATE recon_tokens SET last_error = ?2, lost = ?3 WHERE biz_token = ?1",
+                        params![t.biz_token, e.api_code().unwrap_or("network"), lost],
+                    )?;
+                    (lost || alert).then_some(lost)
                 }
-            }
+            },
+        };
+        if let Some(lost) = alert_lost {
+            rep.alerts.push(SweepAlert { biz_token: t.biz_token, issued_at_ms: t.issued_at_ms, hours_left, lost });
         }
     }
     Ok(rep)

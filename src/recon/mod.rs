@@ -17,3 +17,11 @@ pub mod report;
 pub mod tc3;
 
 pub use error::ReconError;
+
+/// Opens a reconciliation store: both methods' tables (ledger and bill) on `path`.
+pub fn open_store(path: &crate::store::StorePath) -> Result<crate::store::Store, ReconError> {
+    let store = crate::store::Store::open(path)?;
+    ledger::open(&store)?;
+    bill::open(&store)?;
+    Ok(store)
+}

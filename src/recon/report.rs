@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::bill::{pull_state, rule_key};
+use super::bill::pull_state;
 use super::calendar::format_date;
 use super::check::{check_day, cross_day, ChargedCodes, CrossReport, DayTotals, R6Mismatch};
 use super::error::{ReconError, ReconResult};
@@ -374,11 +374,6 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
     }
     let _ = writeln!(s, "<p>Charged codes: {}</p></body></html>", esc(&r.charged_codes.join(", ")));
     s
-}
-
-/// The stored pull generation of a day, for callers that only need to know it is complete.
-pub fn is_complete(store: &Store, date: NaiveDate, rule: Option<&str>) -> ReconResult<bool> {
-    Ok(pull_state(store, &format_date(date), rule)?.is_some_and(|s| s.complete && s.rule_key == rule_key(rule)))
 }
 
 #[cfg(test)]

@@ -162,7 +162,8 @@ fn summarise(pays: Vec<Duration>, flows: usize) -> FlowBench {
     }
 }
 
-fn proc_status(field: &str) -> Option<i64> {
+/// A numeric field of `/proc/self/status` (`VmRSS:`, `VmHWM:`, `Threads:`; Linux only).
+pub fn proc_status(field: &str) -> Option<i64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::recon::calendar::{self, day_start_ms, format_date, PullWindow};
+use crate::recon::calendar::{self, day_start_ms, PullWindow};
 use crate::recon::models::*;
 use crate::recon::tc3;
 use gen::{h, token_id, BillGen, CursorCodec};
@@ -487,9 +487,4 @@ pub async fn start(cfg: MockConfig, port: u16) -> std::io::Result<MockHandle> {
 /// Epoch ms of `hh:mm` Beijing time on `day`, for tests that place the virtual clock.
 pub fn beijing_ms(day: chrono::NaiveDate, hh: i64, mm: i64) -> i64 {
     day_start_ms(day) + hh * 3_600_000 + mm * MIN
-}
-
-/// The date string of a day, re-exported for tests.
-pub fn date_str(day: chrono::NaiveDate) -> String {
-    format_date(day)
 }

@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use facepay::recon::{bill, calendar, check::ChargedCodes, client, ledger, report};
+use facepay::recon::{bill, calendar, check::ChargedCodes, client, report};
 use facepay::sim::faceid::{self, MockConfig};
-use facepay::store::{Store, StorePath};
+use facepay::store::StorePath;
 
 /// Reconciliation: pull + store + check a generated bill day (R5–R8) from the mock FaceID server.
 #[derive(clap::Args, Debug)]
@@ -34,10 +34,7 @@ pub struct ReconArgs {
 
 /// Peak resident set size of this process, in MiB (Linux `VmHWM`).
 fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    facepay::sim::bench::proc_status("VmHWM:").map(|kb| kb as f64 / 1024.0)
 }
 
 pub fn run(a: &ReconArgs) -> Result<(), String> {
@@ -64,9 +61,7 @@ pub fn run(a: &ReconArgs) -> Result<(), String> {
         let c = client::FaceIdClient::new(&url, creds).map_err(|e| e.to_string())?;
         let dir = tempfile_dir()?;
         let db = dir.join("bench-recon.db");
-        let mut store = Store::open(&StorePath::File(db.clone())).map_err(|e| e.to_string())?;
-        ledger::open(&store).map_err(|e| e.to_string())?;
-        bill::open(&store).map_err(|e| e.to_string())?;
+        let mut store = facepay::recon::open_store(&StorePath::File(db.clone())).map_err(|e| e.to_string())?;
         let now = facepay::clock::unix_ms(std::time::SystemTime::now());
         let day = match date {
             Some(d) => calendar::parse_date(d).map_err(|e| e.to_string())?,

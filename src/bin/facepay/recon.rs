@@ -98,10 +98,7 @@ pub enum ReconCmd {
 }
 
 fn open_store(db: &Db) -> Result<Store, String> {
-    let s = Store::open(&StorePath::File(db.db.clone())).map_err(|e| e.to_string())?;
-    ledger::open(&s).map_err(|e| e.to_string())?;
-    bill::open(&s).map_err(|e| e.to_string())?;
-    Ok(s)
+    facepay::recon::open_store(&StorePath::File(db.db.clone())).map_err(|e| e.to_string())
 }
 
 fn make_client(conn: &Conn) -> Result<client::FaceIdClient, String> {
