@@ -94,10 +94,6 @@ impl WechatPayClient {
         self
     }
 
-    pub fn mchid(&self) -> &str {
-        &self.signer.mchid
-    }
-
     /// Downloads and installs the platform certificates (certificates mode).
     pub async fn refresh_certificates(&self) -> Result<usize, MerchantError> {
         let PlatformMode::Certificates { apiv3_key, .. } = &self.mode else {

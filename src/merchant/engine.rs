@@ -52,21 +52,9 @@ pub trait Timer: Send + Sync + 'static {
     fn sleep_until(&self, at: u64) -> BoxFut<'_, ()>;
 }
 
-/// Wall clock and tokio sleeps.
-pub struct SystemTimer;
-
-impl Timer for SystemTimer {
-    fn now(&self) -> u64 {
-        super::sign::unix_now()
-    }
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
-        let d = at.saturating_sub(self.now());
-        Box::pin(tokio::time::sleep(std::time::Duration::from_secs(d)))
-    }
-}
-
 /// Wall clock with retry delays scaled to `ms_per_s` milliseconds per policy second
-/// (config `retry_delay_ms_per_s`; 1000 in production, less in load and crash tests).
+/// (config `retry_delay_ms_per_s`; 1000 in production, i.e. real seconds, less in load and
+/// crash tests).
 pub struct ScaledTimer(pub u64);
 
 impl Timer for ScaledTimer {
@@ -117,8 +105,9 @@ pub struct AttemptReport {
 
 type Observer = Box<dyn Fn(&AttemptReport) + Send + Sync>;
 
-/// A payment as loaded for one step: state, current order, order count, last outcome, facts.
-type Loaded = (PaymentState, Option<String>, u32, Option<Outcome>, OrderFacts);
+/// A payment as loaded for one step: state, current order, last outcome, and the facts
+/// (order count included).
+type Loaded = (PaymentState, Option<String>, Option<Outcome>, OrderFacts);
 
 pub struct Engine {
     store: Mutex<Store>,
@@ -282,7 +271,7 @@ impl Engine {
                 last = Some(oc);
             }
         }
-        Ok((state_parse(&state), order_no, orders, last, facts))
+        Ok((state_parse(&state), order_no, last, facts))
     }
 
     /// Drives one payment to its final state (B5). Safe to call again after a crash.
@@ -297,7 +286,7 @@ impl Engine {
 
     async fn drive_inner(&self, payment_id: &str) -> Result<PaymentState, MerchantError> {
         loop {
-            let (state, order_no, orders, last, facts) = self.load(payment_id)?;
+            let (state, order_no, last, facts) = self.load(payment_id)?;
             if state.is_final() {
                 return Ok(state);
             }
@@ -309,7 +298,7 @@ impl Engine {
                     self.timer.sleep_until(at).await;
                     let order = match (new_order, order_no) {
                         (false, Some(o)) => o,
-                        _ => self.new_order(payment_id, orders)?,
+                        _ => self.new_order(payment_id, facts.orders)?,
                     };
                     let attempt = self.begin(payment_id, &order, "pay")?;
                     let req = self.request(payment_id, &order)?;

@@ -216,10 +216,6 @@ impl PlatformKeys {
         self.keys.read().get(serial).cloned()
     }
 
-    pub fn contains(&self, serial: &str) -> bool {
-        self.keys.read().contains_key(serial)
-    }
-
     /// Any one (serial, key) pair: the key sensitive fields are encrypted with.
     pub fn newest(&self) -> Option<(String, Vec<u8>)> {
         self.keys.read().iter().max_by(|a, b| a.0.cmp(b.0)).map(|(k, v)| (k.clone(), v.clone()))
@@ -240,7 +236,7 @@ impl PlatformKeys {
         if ts_n.abs_diff(now_unix) > MAX_SKEW_S {
             return Err(MerchantError::Signature(format!("response timestamp is {} s off", ts_n.abs_diff(now_unix))));
         }
-        let key = self.keys.read().get(serial).cloned().ok_or_else(|| MerchantError::UnknownSerial(serial.clone()))?;
+        let key = self.get(serial).ok_or_else(|| MerchantError::UnknownSerial(serial.clone()))?;
         let mut msg = Vec::with_capacity(body.len() + ts.len() + nonce.len() + 3);
         msg.extend_from_slice(format!("{ts}\n{nonce}\n").as_bytes());
         msg.extend_from_slice(body);

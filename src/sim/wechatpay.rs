@@ -86,8 +86,6 @@ pub struct MockState {
     orders: Mutex<HashMap<String, Order>>,
     ledger: Mutex<Vec<Charge>>,
     script: Mutex<HashMap<String, VecDeque<Step>>>,
-    /// Faults applied to the next answers of any endpoint (before the handler).
-    next_faults: Mutex<VecDeque<Step>>,
     /// Mutations of the response signature for the next answers (tests of rejections).
     next_signature: Mutex<VecDeque<SigFault>>,
     random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
@@ -148,7 +146,6 @@ impl MockState {
             orders: Mutex::new(HashMap::new()),
             ledger: Mutex::new(Vec::new()),
             script: Mutex::new(HashMap::new()),
-            next_faults: Mutex::new(VecDeque::new()),
             next_signature: Mutex::new(VecDeque::new()),
             random: Mutex::new(None),
             commit: Mutex::new(()),
@@ -195,10 +192,6 @@ impl MockState {
             }
         }
         Step::Trade(TradeState::Success)
-    }
-
-    pub fn fault_next(&self, s: Step) {
-        self.next_faults.lock().push_back(s);
     }
 
     pub fn spoil_next_signature(&self, f: SigFault) {
@@ -394,12 +387,6 @@ type S = State<Arc<MockState>>;
 
 async fn guard(s: &MockState, method: Method, uri: Uri, headers: HeaderMap, body: &Bytes) -> Result<(), Response> {
     s.check(&method, &uri, &headers, body)?;
-    if let Some(f) = s.next_faults.lock().pop_front() {
-        return Err(match f {
-            Step::Error(st, c) => s.error(st, c, "injected"),
-            _ => s.error(500, "SYSTEM_ERROR", "injected"),
-        });
-    }
     Ok(())
 }
 
