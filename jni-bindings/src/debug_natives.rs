@@ -60,8 +60,11 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
 
 fn bench<'l>(env: EnvUnowned<'l>, flows: jlong, run: fn(usize) -> facepay::Result<FlowBench>) -> JDoubleArray<'l> {
     run_ffi_safe(env, |env| {
-        let flows = usize::try_from(flows).map_err(|_| illegal_arg("flows must not be negative"))?;
-        let b = run(flows)?;
+        // Checked at the boundary, like every native's arguments: IllegalArgumentException.
+        if flows < 100 {
+            return Err(illegal_arg("flows must be at least 100"));
+        }
+        let b = run(flows as usize)?;
         let arr = env.new_double_array(2)?;
         arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
         Ok(arr)
