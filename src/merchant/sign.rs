@@ -301,5 +301,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-#[path = "sign_tests.rs"]
 mod tests;

@@ -554,5 +554,4 @@ pub fn change_counts(store: &Store, date: &str, gen: i64) -> ReconResult<ChangeC
 }
 
 #[cfg(test)]
-#[path = "bill_tests.rs"]
 mod tests;

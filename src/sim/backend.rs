@@ -348,5 +348,4 @@ pub async fn serve(backend: Arc<SimBackend>, addr: SocketAddr) -> Result<(Socket
 }
 
 #[cfg(test)]
-#[path = "backend_tests.rs"]
 mod tests;

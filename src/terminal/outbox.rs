@@ -25,7 +25,6 @@ use crate::error::{Error, Result, Secret};
 use crate::store::{Store, StorePath};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
 
-#[path = "outbox_worker.rs"]
 mod worker;
 
 const SCHEMA: &str = "
@@ -502,5 +501,4 @@ impl Inner {
 }
 
 #[cfg(test)]
-#[path = "outbox_tests.rs"]
 mod tests;

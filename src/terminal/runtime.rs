@@ -575,5 +575,4 @@ impl Actor {
     }
 }
 
-#[path = "runtime_events.rs"]
 mod events;
