@@ -24,9 +24,15 @@ pub struct FaceIdMockArgs {
     /// DetectAuth and GetDetectInfoEnhanced requests per second, each (0 = unlimited).
     #[arg(long, default_value_t = 100)]
     pub api_rate_limit: u32,
-    /// Every Nth request answers InternalError (0 = never).
+    /// Every Nth request answers --fail-code (0 = never).
     #[arg(long, default_value_t = 0)]
     pub fail_every: u64,
+    /// The error code of injected faults.
+    #[arg(long, default_value = "InternalError")]
+    pub fail_code: String,
+    /// The HTTP status of injected faults: 200 (a business error) or a 5xx carrying the error body.
+    #[arg(long, default_value_t = 200)]
+    pub fail_status: u16,
     /// Every Nth bill request answers a truncated body (0 = never).
     #[arg(long, default_value_t = 0)]
     pub malformed_every: u64,
@@ -58,6 +64,9 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
     if rules.is_empty() {
         return Err("--rules must name at least one RuleId".into());
     }
+    if !(a.fail_status == 200 || (500..600).contains(&a.fail_status)) {
+        return Err("--fail-status must be 200 or a 5xx status".into());
+    }
     if a.page_details == 0 {
         return Err("--page-details must be greater than 0".into());
     }
@@ -72,10 +81,13 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
         bill_rate_limit: a.rate_limit,
         api_rate_limit: a.api_rate_limit,
         fail_every: a.fail_every,
+        fail_code: a.fail_code.clone(),
+        fail_status: a.fail_status,
         malformed_every: a.malformed_every,
         cursor_loop: a.cursor_loop,
         anomalies: a.anomalies,
         revision: a.revision,
+        ..MockConfig::default()
     })
 }
 
