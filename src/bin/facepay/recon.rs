@@ -322,6 +322,9 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
             let day = calendar::parse_date(date).map_err(|e| e.to_string())?;
             let codes = codes.resolve()?;
             check_rule(rule_id.as_deref())?;
+            if let Some(a) = account {
+                Account::parse(a).map_err(|e| e.to_string())?;
+            }
             if !db.db.exists() {
                 return Err(format!("no database at {}: run `facepay recon pull` first", db.db.display()));
             }
