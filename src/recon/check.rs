@@ -257,39 +257,64 @@ pub struct DayCheck {
     pub r6_mismatch_count: u64,
 }
 
+/// One stored detail as the checks read it: `(seq, req_time_ms, is_need_charge, error_code)`.
+pub type DetailRow = (Option<String>, Option<i64>, Option<bool>, Option<String>);
+
 /// Streams the stored tokens of a complete pull with their details, one token at a time, in
-/// arrival order: `f(biz_token, charge_count, details)` with details `(seq, req_time_ms,
-/// is_need_charge, error_code)`.
+/// arrival order: `f(biz_token, charge_count, details)`. Two sequential scans merged on the
+/// token row (the tokens of the day by index, the details by their clustered key), so the
+/// cost is linear in the day and the memory is one token's details.
 fn for_each_token(
     store: &Store,
     st: &PullState,
-    mut f: impl FnMut(&str, Option<u64>, &[(Option<String>, Option<i64>, Option<bool>, Option<String>)]),
+    mut f: impl FnMut(&str, Option<u64>, &[DetailRow]),
 ) -> ReconResult<()> {
-    let mut q = store.conn().prepare(
-        "SELECT t.token_row, t.biz_token, t.charge_count, d.seq, d.req_time_ms, d.is_need_charge, d.error_code,
-            d.token_row IS NOT NULL FROM recon_day_tokens t LEFT JOIN recon_day_details d ON d.token_row = t.token_row
-         WHERE t.scope_id = ?1 AND t.bill_date = ?2 AND t.generation = ?3 ORDER BY t.token_row",
+    let p = params![st.scope_id, st.bill_date, st.generation];
+    let (lo, hi): (Option<i64>, Option<i64>) = store.conn().query_row(
+        "SELECT MIN(token_row), MAX(token_row) FROM recon_day_tokens
+         WHERE scope_id = ?1 AND bill_date = ?2 AND generation = ?3",
+        p,
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let mut rows = q.query(params![st.scope_id, st.bill_date, st.generation])?;
-    let mut cur: Option<(i64, String, Option<u64>)> = None;
-    let mut details = Vec::new();
-    while let Some(r) = rows.next()? {
-        let row: i64 = r.get(0)?;
-        if cur.as_ref().is_none_or(|c| c.0 != row) {
-            if let Some((_, tok, cc)) = cur.take() {
-                f(&tok, cc, &details);
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(()) };
+    let mut tq = store.conn().prepare(
+        "SELECT token_row, biz_token, charge_count FROM recon_day_tokens
+         WHERE scope_id = ?1 AND bill_date = ?2 AND generation = ?3 ORDER BY token_row",
+    )?;
+    let mut dq = store.conn().prepare(
+        "SELECT token_row, seq, req_time_ms, is_need_charge, error_code FROM recon_day_details
+         WHERE token_row BETWEEN ?1 AND ?2 ORDER BY token_row",
+    )?;
+    let mut tokens = tq.query(p)?;
+    let mut drows = dq.query(params![lo, hi])?;
+    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, DetailRow)> {
+        Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    };
+    let mut next = match drows.next()? {
+        Some(r) => Some(read(r)?),
+        None => None,
+    };
+    let mut details: Vec<DetailRow> = Vec::new();
+    while let Some(t) = tokens.next()? {
+        let row: i64 = t.get(0)?;
+        let tok = t.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let cc: Option<i64> = t.get(2)?;
+        details.clear();
+        // Rows of other scopes inside the range are skipped; this token's are taken.
+        while let Some((drow, d)) = next.take() {
+            if drow > row {
+                next = Some((drow, d));
+                break;
             }
-            details.clear();
-            let cc: Option<i64> = r.get(2)?;
-            cur = Some((row, r.get(1)?, cc.map(|c| c.max(0) as u64)));
+            if drow == row {
+                details.push(d);
+            }
+            next = match drows.next()? {
+                Some(r) => Some(read(r)?),
+                None => None,
+            };
         }
-        // A token without details comes once, with no detail (the LEFT JOIN).
-        if r.get::<_, bool>(7)? {
-            details.push((r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?));
-        }
-    }
-    if let Some((_, tok, cc)) = cur.take() {
-        f(&tok, cc, &details);
+        f(tok, cc.map(|c| c.max(0) as u64), &details);
     }
     Ok(())
 }

@@ -50,6 +50,10 @@ pub struct MigrationReport {
     pub days_dropped: Vec<(String, String)>,
 }
 
+/// One row of the old pull table: date, filters pulled that day, rule key, complete,
+/// generation, pages, details, started, completed.
+type OldPull = (String, i64, String, bool, i64, i64, i64, i64, Option<i64>);
+
 fn table_exists(store: &Store, name: &str) -> ReconResult<bool> {
     Ok(store
         .conn()
@@ -74,7 +78,7 @@ pub fn migrate(store: &mut Store, account: &Account) -> ReconResult<MigrationRep
     }
     super::create_tables(store)?;
     let acct = account.as_str();
-    let days: Vec<(String, i64, String, bool, i64, i64, i64, i64, Option<i64>)> = {
+    let days: Vec<OldPull> = {
         let mut q = store.conn().prepare(
             "SELECT bill_date, COUNT(*) OVER (PARTITION BY bill_date), rule_key, complete, generation, pages, details,
                 started_at_ms, completed_at_ms FROM recon_bill_pulls ORDER BY bill_date, rule_key",

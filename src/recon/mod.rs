@@ -25,6 +25,8 @@ pub use error::ReconError;
 /// of the layout before R9 is refused with the command that migrates it.
 pub fn open_store(path: &crate::store::StorePath) -> Result<crate::store::Store, ReconError> {
     let store = crate::store::Store::open(path)?;
+    // A bounded page cache (16 MiB) for day-sized pulls and checks; memory stays flat.
+    store.conn().execute_batch("PRAGMA cache_size = -16384;")?;
     if migrate::needs_migration(&store)? {
         return Err(ReconError::Refused(
             "this store was written before accounts and RuleIds were part of every key (R9): run \

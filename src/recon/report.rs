@@ -295,6 +295,13 @@ pub fn to_table(r: &DayReport) -> String {
             let _ = writeln!(s, "{k:<20} {t:<40} {q:<40} {d}");
         }
     }
+    if !r.ledger_orders.is_empty() {
+        let _ = writeln!(s, "\nledger tokens of the day and their orders (Extra):");
+        for o in &r.ledger_orders {
+            let extra = o.extra.as_deref().unwrap_or("-");
+            let _ = writeln!(s, "  {:<40} rule {:<8} order {extra:<32} charges {}", o.biz_token, o.rule_id, o.charges);
+        }
+    }
     let changes = change_rows(r);
     if !changes.is_empty() {
         let _ = writeln!(s, "\nlate data (re-pull generation {}):", r.generation);
@@ -327,6 +334,10 @@ pub fn to_csv(r: &DayReport) -> String {
     }
     for (k, t, q, d) in change_rows(r) {
         let _ = writeln!(s, "late_{k},{},{},{}", csv_field(&t), csv_field(&q), csv_field(&d));
+    }
+    for o in &r.ledger_orders {
+        let d = format!("rule={} charges={} extra={}", o.rule_id, o.charges, o.extra.as_deref().unwrap_or(""));
+        let _ = writeln!(s, "ledger_order,{},,{}", csv_field(&o.biz_token), csv_field(&d));
     }
     s
 }

@@ -285,9 +285,6 @@ fn detect_auth(st: &MockState, caller: Caller, body: &[u8], rid: &str) -> Result
     if st.cfg.identity_rules.contains(&req.rule_id) && !(given(&req.id_card) && given(&req.name)) {
         return Err(("InvalidParameter", "IdCard and Name are required by this RuleId".into()));
     }
-    if req.extra.as_ref().is_some_and(|e| e.len() > 1000) {
-        return Err(("InvalidParameterValue", "Extra is longer than 1000 characters".into()));
-    }
     let mut issued = st.issued.lock();
     let k = issued.len() as u64;
     let id_hash = h(&[st.cfg.seed, 0xDA, k]);

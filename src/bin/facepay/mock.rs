@@ -48,6 +48,10 @@ pub struct FaceIdMockArgs {
     /// RuleIds that exist, comma separated.
     #[arg(long, default_value = "1,2")]
     pub rules: String,
+    /// Temporary credentials of the account, ID:KEY:TOKEN (valid for a day; repeatable): a
+    /// request signed with ID must carry TOKEN as X-TC-Token.
+    #[arg(long, value_name = "ID:KEY:TOKEN")]
+    pub temp_credential: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +74,21 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
     if a.page_details == 0 {
         return Err("--page-details must be greater than 0".into());
     }
+    let mut temp_credentials = Vec::new();
+    for t in &a.temp_credential {
+        let mut parts = t.splitn(3, ':');
+        let (Some(id), Some(key), Some(token)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("--temp-credential must be ID:KEY:TOKEN".into());
+        };
+        if id.is_empty() || key.is_empty() || token.is_empty() {
+            return Err("--temp-credential must be ID:KEY:TOKEN, none empty".into());
+        }
+        let expires_ms = facepay::clock::unix_ms(std::time::SystemTime::now()) + 86_400_000;
+        temp_credentials.push((
+            0,
+            faceid::TempCredential { secret_id: id.into(), secret_key: key.into(), token: token.into(), expires_ms },
+        ));
+    }
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     Ok(MockConfig {
         seed: a.seed,
@@ -87,6 +106,7 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
         cursor_loop: a.cursor_loop,
         anomalies: a.anomalies,
         revision: a.revision,
+        temp_credentials,
         ..MockConfig::default()
     })
 }

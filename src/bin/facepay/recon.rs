@@ -100,9 +100,9 @@ pub enum ReconCmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Refetch GetDetectInfoEnhanced for every token of the account not final yet, from issue
-    /// + 2 h (R2, R3), store every LivenessDetail and the token's charges (R4), and alert on
-    /// tokens near 72 h.
+    /// Refetch GetDetectInfoEnhanced for every token of the account not final yet, from
+    /// issue plus 2 h (R2, R3), store every LivenessDetail and the token's charges (R4), and
+    /// alert on tokens near 72 h.
     Sweep {
         /// Alert on tokens still not final this many hours before the 72 h window closes.
         #[arg(long, default_value_t = 12)]

@@ -18,7 +18,7 @@ impl BillSource for Script {
         match self.0.get(&cursor) {
             Some(Ok(p)) => Ok(p.clone()),
             Some(Err(e)) => Err(ReconError::Protocol(e.to_string())),
-            None => Err(ReconError::api("InvalidParameterValue")),
+            None => Err(ReconError::api("InvalidParameter")),
         }
     }
 }
