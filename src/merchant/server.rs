@@ -22,8 +22,9 @@ use super::engine::Engine;
 use super::models::AuthInfoCall;
 use super::MerchantError;
 use crate::error::Secret;
-use crate::terminal::backend::{AuthInfoGrant, AuthInfoRequest, PaymentRequest};
-use crate::terminal::backend_http::{ErrorBody, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
+use crate::wire::{
+    AuthInfoGrant, AuthInfoRequest, ErrorBody, PaymentRequest, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH,
+};
 
 pub struct Backend {
     pub cfg: BackendConfig,
@@ -118,11 +119,11 @@ pub fn router(b: Arc<Backend>) -> Router {
 pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
     let cfg = BackendConfig::load(config)?;
     let client = Arc::new(cfg.client()?);
-    let timer = Arc::new(super::engine::ScaledTimer(cfg.retry_delay_ms_per_s));
+    let clock = Arc::new(crate::clock::ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
     let engine = Engine::open(
         &crate::store::StorePath::File(cfg.db_path.clone()),
         client.clone(),
-        timer,
+        clock,
         cfg.deduction_params(),
     )?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
