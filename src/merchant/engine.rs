@@ -102,6 +102,11 @@ impl Engine {
         }))
     }
 
+    /// The engine's clock (the reference backend's authinfo cache keeps time by it too).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Wall time in Unix seconds (the B5 policy's time).
     fn now(&self) -> u64 {
         unix_s(self.clock.wall())

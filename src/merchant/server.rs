@@ -43,8 +43,9 @@ impl Backend {
         self.cfg.check_organization(&req.organization_id)?;
         let key = (req.device_id.clone(), req.organization_id.clone());
         let ttl = Duration::from_secs(self.cfg.authinfo_ttl_s);
+        let now = self.engine.clock().now();
         if let Some((a, at)) = self.cache.lock().get(&key) {
-            let left = ttl.saturating_sub(at.elapsed());
+            let left = ttl.saturating_sub(now.saturating_duration_since(*at));
             if left > Duration::from_secs(60) {
                 return Ok(AuthInfoGrant { authinfo: a.clone(), expires_in: left.as_secs() });
             }
@@ -58,7 +59,7 @@ impl Backend {
             sub_appid: None,
         };
         let a = self.client.authinfo(&call).await?;
-        self.cache.lock().insert(key, (a.authinfo.clone(), Instant::now()));
+        self.cache.lock().insert(key, (a.authinfo.clone(), self.engine.clock().now()));
         Ok(AuthInfoGrant { authinfo: a.authinfo, expires_in: ttl.as_secs() })
     }
 }
