@@ -3,7 +3,8 @@
 //! crash an attempt without an answer is an unknown outcome and the order is queried
 //! first. [`Engine::drive`] applies [`super::deduction::next_action`] until the payment is
 //! final; [`Engine::submit`] is idempotent by key and deducts asynchronously. Time comes
-//! from a [`Timer`], so tests run the 24 h window instantly.
+//! from the core's [`Clock`] (wall time in Unix seconds, waits through the clock), so tests
+//! run the 24 h window instantly on a [`crate::clock::ManualClock`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,10 +17,10 @@ use super::client::WechatPayClient;
 use super::deduction::{beijing_day, next_action, Action, OrderFacts, Outcome};
 use super::models::{Amount, Business, TransactionRequest};
 use super::MerchantError;
+use crate::clock::{unix_s, Clock};
 use crate::error::Secret;
 use crate::store::{Store, StorePath};
-use crate::terminal::backend::{PaymentRequest, PaymentState, PaymentStatus};
-use crate::terminal::face_service::BoxFut;
+use crate::wire::{PaymentRequest, PaymentState, PaymentStatus};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS mch_payments (
@@ -45,42 +46,6 @@ CREATE TABLE IF NOT EXISTS mch_attempts (
   outcome TEXT);
 CREATE INDEX IF NOT EXISTS mch_attempts_payment ON mch_attempts(payment_id, id);
 ";
-
-/// Time for the engine: Unix seconds and a sleep until a Unix second.
-pub trait Timer: Send + Sync + 'static {
-    fn now(&self) -> u64;
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()>;
-}
-
-/// Wall clock with retry delays scaled to `ms_per_s` milliseconds per policy second
-/// (config `retry_delay_ms_per_s`; 1000 in production, i.e. real seconds, less in load and
-/// crash tests).
-pub struct ScaledTimer(pub u64);
-
-impl Timer for ScaledTimer {
-    fn now(&self) -> u64 {
-        super::sign::unix_now()
-    }
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
-        let d = at.saturating_sub(self.now()).saturating_mul(self.0);
-        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(d)))
-    }
-}
-
-/// A virtual clock that jumps to each wake-up time (tests, benches, demo).
-#[derive(Default)]
-pub struct VirtualTimer(pub Mutex<u64>);
-
-impl Timer for VirtualTimer {
-    fn now(&self) -> u64 {
-        *self.0.lock()
-    }
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
-        let mut g = self.0.lock();
-        *g = (*g).max(at);
-        Box::pin(std::future::ready(()))
-    }
-}
 
 /// Merchant parameters of every deduction.
 #[derive(Debug, Clone)]
@@ -112,33 +77,17 @@ type Loaded = (PaymentState, Option<String>, Option<Outcome>, OrderFacts);
 pub struct Engine {
     store: Mutex<Store>,
     client: Arc<WechatPayClient>,
-    timer: Arc<dyn Timer>,
+    clock: Arc<dyn Clock>,
     params: DeductionParams,
     active: Mutex<HashSet<String>>,
     observer: Mutex<Option<Observer>>,
-}
-
-fn state_code(s: PaymentState) -> &'static str {
-    match s {
-        PaymentState::Processing => "PROCESSING",
-        PaymentState::Paid => "PAID",
-        PaymentState::Failed => "FAILED",
-    }
-}
-
-fn state_parse(s: &str) -> PaymentState {
-    match s {
-        "PAID" => PaymentState::Paid,
-        "FAILED" => PaymentState::Failed,
-        _ => PaymentState::Processing,
-    }
 }
 
 impl Engine {
     pub fn open(
         path: &StorePath,
         client: Arc<WechatPayClient>,
-        timer: Arc<dyn Timer>,
+        clock: Arc<dyn Clock>,
         params: DeductionParams,
     ) -> Result<Arc<Self>, MerchantError> {
         let store = Store::open(path)?;
@@ -146,11 +95,29 @@ impl Engine {
         Ok(Arc::new(Engine {
             store: Mutex::new(store),
             client,
-            timer,
+            clock,
             params,
             active: Mutex::new(HashSet::new()),
             observer: Mutex::new(None),
         }))
+    }
+
+    /// The engine's clock (the reference backend's authinfo cache keeps time by it too).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wall time in Unix seconds (the B5 policy's time).
+    fn now(&self) -> u64 {
+        unix_s(self.clock.wall())
+    }
+
+    /// Waits until the Unix second `at` on the engine's clock.
+    async fn sleep_until(&self, at: u64) {
+        let d = at.saturating_sub(self.now());
+        if d > 0 {
+            self.clock.sleep(std::time::Duration::from_secs(d)).await;
+        }
     }
 
     /// Called after every attempt is answered (or found unanswerable).
@@ -179,12 +146,12 @@ impl Engine {
                     message: "same key, other body".into(),
                 });
             }
-            return Ok((PaymentStatus { payment_id: id, state: state_parse(&state) }, false));
+            return Ok((PaymentStatus { payment_id: id, state: state.parse()? }, false));
         }
         let id = format!("P{}", &super::sign::nonce()[..15]);
         c.execute(
             "INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at) VALUES (?1, ?2, ?3, 'PROCESSING', ?4)",
-            params![id, req.idempotency_key, body, self.timer.now() as i64],
+            params![id, req.idempotency_key, body, self.now() as i64],
         )?;
         Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true))
     }
@@ -209,10 +176,7 @@ impl Engine {
         Ok(st
             .conn()
             .query_row("SELECT state, reason FROM mch_payments WHERE payment_id = ?1", [payment_id], |r| {
-                Ok((
-                    PaymentStatus { payment_id: payment_id.into(), state: state_parse(&r.get::<_, String>(0)?) },
-                    r.get(1)?,
-                ))
+                Ok((PaymentStatus { payment_id: payment_id.into(), state: r.get(0)? }, r.get(1)?))
             })
             .optional()?)
     }
@@ -255,7 +219,7 @@ impl Engine {
             let mut s =
                 c.prepare_cached("SELECT sent_at, outcome FROM mch_attempts WHERE out_trade_no = ?1 ORDER BY id")?;
             let rows = s.query_map([o], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<String>>(1)?)))?;
-            let today = beijing_day(self.timer.now());
+            let today = beijing_day(self.now());
             for row in rows {
                 let (at, oc) = row?;
                 let oc = oc.map(|c| Outcome::from_code(&c)).unwrap_or(Outcome::Unknown);
@@ -271,7 +235,7 @@ impl Engine {
                 last = Some(oc);
             }
         }
-        Ok((state_parse(&state), order_no, last, facts))
+        Ok((state.parse()?, order_no, last, facts))
     }
 
     /// Drives one payment to its final state (B5). Safe to call again after a crash.
@@ -290,12 +254,12 @@ impl Engine {
             if state.is_final() {
                 return Ok(state);
             }
-            let now = self.timer.now();
+            let now = self.now();
             match next_action(last.as_ref(), &facts, now) {
                 Action::Paid => return self.finish(payment_id, PaymentState::Paid, None),
                 Action::Failed(r) => return self.finish(payment_id, PaymentState::Failed, Some(r.as_code())),
                 Action::Pay { new_order, at } => {
-                    self.timer.sleep_until(at).await;
+                    self.sleep_until(at).await;
                     let order = match (new_order, order_no) {
                         (false, Some(o)) => o,
                         _ => self.new_order(payment_id, facts.orders)?,
@@ -306,7 +270,7 @@ impl Engine {
                     self.end(attempt, payment_id, &order, "pay", &oc)?;
                 }
                 Action::Query { at } => {
-                    self.timer.sleep_until(at).await;
+                    self.sleep_until(at).await;
                     let order = order_no.expect("an unknown outcome belongs to an order");
                     let attempt = self.begin(payment_id, &order, "query")?;
                     let p = &self.params;
@@ -329,7 +293,7 @@ impl Engine {
         }
         self.store.lock().conn().execute(
             "UPDATE mch_payments SET state = ?2, reason = ?3 WHERE payment_id = ?1",
-            params![payment_id, state_code(s), reason],
+            params![payment_id, s, reason],
         )?;
         Ok(s)
     }
@@ -358,7 +322,7 @@ impl Engine {
         let tx = st.conn_mut().transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO mch_orders (out_trade_no, payment_id, created_at) VALUES (?1, ?2, ?3)",
-            params![order, payment_id, self.timer.now() as i64],
+            params![order, payment_id, self.now() as i64],
         )?;
         tx.execute(
             "UPDATE mch_payments SET order_no = ?2, orders = ?3 WHERE payment_id = ?1",
@@ -373,7 +337,7 @@ impl Engine {
         let st = self.store.lock();
         st.conn().execute(
             "INSERT INTO mch_attempts (payment_id, out_trade_no, kind, sent_at) VALUES (?1, ?2, ?3, ?4)",
-            params![payment_id, order, kind, self.timer.now() as i64],
+            params![payment_id, order, kind, self.now() as i64],
         )?;
         Ok(st.conn().last_insert_rowid())
     }
@@ -395,7 +359,7 @@ impl Engine {
                 payment_id: payment_id.into(),
                 out_trade_no: order.into(),
                 kind,
-                at: self.timer.now(),
+                at: self.now(),
                 outcome: oc.as_code(),
             });
         }
@@ -437,9 +401,7 @@ impl Engine {
     pub fn payment_states(&self) -> Result<Vec<(String, PaymentState)>, MerchantError> {
         let st = self.store.lock();
         let mut s = st.conn().prepare("SELECT payment_id, state FROM mch_payments")?;
-        let v = s
-            .query_map([], |r| Ok((r.get(0)?, state_parse(&r.get::<_, String>(1)?))))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
         Ok(v)
     }
 

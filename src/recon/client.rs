@@ -21,6 +21,7 @@ use super::models::{
     GetDetectInfoEnhancedResponse, GetWeChatBillDetailsRequest, GetWeChatBillDetailsResponse,
 };
 use super::tc3;
+use crate::clock::{unix_s, Clock, SystemClock};
 use crate::error::Secret;
 
 pub const DEFAULT_ENDPOINT: &str = "https://faceid.tencentcloudapi.com";
@@ -146,9 +147,6 @@ impl RetryPolicy {
     }
 }
 
-/// Wall clock in unix seconds, replaceable for tests (signature expiry).
-pub type TimeSource = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 #[derive(Clone)]
 pub struct FaceIdClient {
     http: reqwest::Client,
@@ -156,7 +154,8 @@ pub struct FaceIdClient {
     host: String,
     creds: Credentials,
     retry: RetryPolicy,
-    now: TimeSource,
+    /// Signature timestamps (wall time) and retry waits; replaceable for tests.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for FaceIdClient {
@@ -188,7 +187,7 @@ impl FaceIdClient {
             host,
             creds,
             retry: RetryPolicy::default(),
-            now: Arc::new(|| crate::clock::unix_ms(std::time::SystemTime::now()) / 1000),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -197,8 +196,8 @@ impl FaceIdClient {
         self
     }
 
-    pub fn with_time_source(mut self, now: TimeSource) -> Self {
-        self.now = now;
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -239,7 +238,7 @@ impl FaceIdClient {
                 Err(e) => match self.retry.next(attempt, &e) {
                     Some(wait) => {
                         tracing::debug!(action, attempt, code = e.api_code(), "retrying FaceID call");
-                        tokio::time::sleep(wait).await;
+                        self.clock.sleep(wait).await;
                         attempt += 1;
                     }
                     None => return Err(e),
@@ -249,7 +248,7 @@ impl FaceIdClient {
     }
 
     async fn call_once<Resp: DeserializeOwned>(&self, action: &'static str, body: &[u8]) -> ReconResult<Resp> {
-        let ts = (self.now)();
+        let ts = unix_s(self.clock.wall()) as i64;
         let (_, auth) = tc3::sign(
             &self.creds.secret_id,
             self.creds.secret_key.expose(),

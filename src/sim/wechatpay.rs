@@ -22,7 +22,10 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use parking_lot::Mutex;
 
-use crate::merchant::models::*;
+use crate::merchant::models::{
+    AuthInfoCall, CertificateEntry, CertificateList, EncryptCertificate, PresignRequest, TokenRequest, TradeState,
+    Transaction, TransactionRequest,
+};
 use crate::merchant::sign::{self, AuthorizationHeader, MerchantSigner, PlatformKeys};
 
 /// One scripted answer to a deduction (`POST /v3/offlineface/transactions`).
@@ -541,8 +544,7 @@ impl crate::merchant::client::Transport for InProcess {
     fn send(
         &self,
         req: crate::merchant::client::WireRequest,
-    ) -> crate::terminal::face_service::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>>
-    {
+    ) -> crate::wire::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>> {
         Box::pin(async move {
             use tower::ServiceExt;
             let unknown = |w: &str| crate::merchant::MerchantError::Unknown(w.to_string());

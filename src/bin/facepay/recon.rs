@@ -227,7 +227,8 @@ pub fn check_rule(rule: Option<&str>) -> Result<(), String> {
 }
 
 pub fn now_ms() -> i64 {
-    facepay::clock::unix_ms(std::time::SystemTime::now())
+    use facepay::clock::Clock;
+    facepay::clock::unix_ms(facepay::clock::SystemClock.wall())
 }
 
 /// A sweep alert, one line (the token is an opaque id, not personal data).
