@@ -71,7 +71,7 @@ fn dump(db: &Path) -> (Vec<String>, Vec<String>, (i64, i64, bool)) {
         r.collect::<Result<Vec<_>, _>>().expect("rows")
     };
     let details = rows(
-        "SELECT t.biz_token, d.seq_key, t.bill_date, t.rule_id, d.seq, d.req_time_ms, d.sim, d.is_need_charge,
+        "SELECT t.biz_token, d.seq_key, t.bill_date, t.rule_id, d.seq_kind, d.req_time_ms, d.sim, d.is_need_charge,
             d.charge_type, d.error_code, d.error_message, t.generation
          FROM recon_day_details d JOIN recon_day_tokens t ON t.token_row = d.token_row ORDER BY t.biz_token, d.seq_key",
         12,

@@ -76,7 +76,7 @@ fn dump(s: &Store) -> Vec<String> {
     let mut q = s
         .conn()
         .prepare(
-            "SELECT t.biz_token, d.seq_key, t.bill_date, t.rule_id, d.seq, d.req_time_ms, d.sim, d.is_need_charge,
+            "SELECT t.biz_token, d.seq_key, t.bill_date, t.rule_id, d.seq_kind, d.req_time_ms, d.sim, d.is_need_charge,
                 d.charge_type, d.error_code
              FROM recon_day_details d JOIN recon_day_tokens t ON t.token_row = d.token_row
              ORDER BY t.biz_token, d.seq_key",

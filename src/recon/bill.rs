@@ -66,7 +66,7 @@ CREATE INDEX IF NOT EXISTS recon_day_tokens_day ON recon_day_tokens (scope_id, b
 CREATE TABLE IF NOT EXISTS recon_day_details (
     token_row INTEGER NOT NULL,
     seq_key TEXT NOT NULL,
-    seq TEXT,
+    seq_kind INTEGER NOT NULL,
     req_time_ms INTEGER,
     sim TEXT,
     is_need_charge INTEGER,
@@ -91,6 +91,25 @@ CREATE TABLE IF NOT EXISTS recon_day_changes (
 pub fn open(store: &Store) -> ReconResult<()> {
     store.ensure_schema(SCHEMA)?;
     Ok(())
+}
+
+/// How a detail's `Seq` is stored (it is not kept twice): it equals the row's `seq_key`, it
+/// was null, or it was empty (then the key is positional, see [`seq_key`]).
+pub const SEQ_IS_KEY: i64 = 0;
+pub const SEQ_NULL: i64 = 1;
+pub const SEQ_EMPTY: i64 = 2;
+
+pub fn seq_kind(seq: Option<&str>) -> i64 {
+    match seq {
+        Some(s) if !s.is_empty() => SEQ_IS_KEY,
+        Some(_) => SEQ_EMPTY,
+        None => SEQ_NULL,
+    }
+}
+
+/// The SQL expression of the `Seq` of detail row alias `d`.
+pub fn seq_sql(d: &str) -> String {
+    format!("(CASE {d}.seq_kind WHEN {SEQ_IS_KEY} THEN {d}.seq_key WHEN {SEQ_EMPTY} THEN '' END)")
 }
 
 /// One page, as the source answered it.
@@ -290,7 +309,7 @@ fn commit_page(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut ins = tx.prepare_cached(
-        "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq, req_time_ms, sim, is_need_charge,
+        "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq_kind, req_time_ms, sim, is_need_charge,
             charge_type, error_code, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (ti, w) in page.details.iter().enumerate() {
@@ -317,7 +336,7 @@ fn commit_page(
             let n = ins.execute(params![
                 row,
                 seq_key(d.seq.as_deref(), i),
-                d.seq,
+                seq_kind(d.seq.as_deref()),
                 parse_req_time(d.req_time.as_deref()),
                 d.sim,
                 d.is_need_charge,

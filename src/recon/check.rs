@@ -281,10 +281,11 @@ fn for_each_token(
         "SELECT token_row, biz_token, charge_count FROM recon_day_tokens
          WHERE scope_id = ?1 AND bill_date = ?2 AND generation = ?3 ORDER BY token_row",
     )?;
-    let mut dq = store.conn().prepare(
-        "SELECT token_row, seq, req_time_ms, is_need_charge, error_code FROM recon_day_details
+    let mut dq = store.conn().prepare(&format!(
+        "SELECT token_row, {}, req_time_ms, is_need_charge, error_code FROM recon_day_details d
          WHERE token_row BETWEEN ?1 AND ?2 ORDER BY token_row",
-    )?;
+        super::bill::seq_sql("d")
+    ))?;
     let mut tokens = tq.query(p)?;
     let mut drows = dq.query(params![lo, hi])?;
     let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, DetailRow)> {

@@ -136,9 +136,10 @@ pub fn migrate(store: &mut Store, account: &Account) -> ReconResult<MigrationRep
             params![scope_id, date, gen],
         )?;
         tx.execute(
-            "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq, req_time_ms, sim, is_need_charge,
+            "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq_kind, req_time_ms, sim, is_need_charge,
                 charge_type, error_code, error_message)
-             SELECT t.token_row, d.seq_key, d.seq, d.req_time_ms, d.sim, d.is_need_charge, d.charge_type,
+             SELECT t.token_row, d.seq_key, CASE WHEN d.seq IS NULL THEN 1 WHEN d.seq = '' THEN 2 ELSE 0 END,
+                d.req_time_ms, d.sim, d.is_need_charge, d.charge_type,
                 d.error_code, d.error_message
              FROM recon_charge_details d JOIN recon_day_tokens t
                 ON t.scope_id = ?1 AND t.bill_date = d.bill_date AND t.biz_token = d.biz_token

@@ -65,9 +65,9 @@ fn merge_suspects(tx: &Transaction<'_>, st: &PullState) -> ReconResult<u64> {
         let total: i64 =
             tx.query_row("SELECT COUNT(*) FROM recon_day_details WHERE token_row = ?1", [dup], |r| r.get(0))?;
         let moved = tx.execute(
-            "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq, req_time_ms, sim, is_need_charge,
+            "INSERT OR IGNORE INTO recon_day_details (token_row, seq_key, seq_kind, req_time_ms, sim, is_need_charge,
                 charge_type, error_code, error_message)
-             SELECT ?1, seq_key, seq, req_time_ms, sim, is_need_charge, charge_type, error_code, error_message
+             SELECT ?1, seq_key, seq_kind, req_time_ms, sim, is_need_charge, charge_type, error_code, error_message
              FROM recon_day_details WHERE token_row = ?2",
             params![keep, dup],
         )?;
@@ -85,8 +85,9 @@ fn merge_suspects(tx: &Transaction<'_>, st: &PullState) -> ReconResult<u64> {
 
 /// The JSON of one detail row `d` as late data records it.
 fn detail_json(d: &str) -> String {
+    let seq = super::seq_sql(d);
     format!(
-        "json_object('BillDate', ?2, 'Seq', {d}.seq, 'ReqTime', {d}.req_time_ms, 'Sim', {d}.sim, 'IsNeedCharge',
+        "json_object('BillDate', ?2, 'Seq', {seq}, 'ReqTime', {d}.req_time_ms, 'Sim', {d}.sim, 'IsNeedCharge',
             CASE WHEN {d}.is_need_charge IS NULL THEN NULL WHEN {d}.is_need_charge THEN json('true') ELSE json('false') END,
             'ChargeType', {d}.charge_type, 'ErrorCode', {d}.error_code, 'ErrorMessage', {d}.error_message)"
     )
@@ -106,7 +107,7 @@ fn diff_previous(tx: &Transaction<'_>, st: &PullState) -> ReconResult<()> {
     )?;
     let insert = "INSERT OR REPLACE INTO recon_day_changes (scope_id, bill_date, generation, biz_token, seq_key, kind,
         before, after)";
-    let differs = ["seq", "req_time_ms", "sim", "is_need_charge", "charge_type", "error_code", "error_message"]
+    let differs = ["seq_kind", "req_time_ms", "sim", "is_need_charge", "charge_type", "error_code", "error_message"]
         .iter()
         .map(|c| format!("nd.{c} IS NOT od.{c}"))
         .collect::<Vec<_>>()

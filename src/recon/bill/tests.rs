@@ -134,3 +134,21 @@ fn r5_missing_has_next_page_or_next_cursor_is_an_error_and_null_details_an_empty
     let p = parse(r#"{"HasNextPage":false,"NextCursor":null,"WeChatBillDetails":null}"#).expect("last page");
     assert!(!p.has_next && p.details.is_empty());
 }
+
+#[tokio::test]
+async fn r6_seq_is_stored_once_and_read_back_as_it_came() {
+    let mut s = store();
+    let with_seq = |seq: Option<&str>| ChargeDetail { seq: seq.map(str::to_string), ..charged("x", "0") };
+    let details = vec![with_seq(Some("s-1")), with_seq(None), with_seq(Some(""))];
+    run(&mut s, vec![(0, page(false, 0, vec![token("t", Some(3), details)]))]).await.expect("pull");
+    let mut q = s
+        .conn()
+        .prepare(&format!("SELECT seq_key, {} FROM recon_day_details d ORDER BY seq_key", seq_sql("d")))
+        .expect("prepare");
+    let rows: Vec<(String, Option<String>)> =
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
+    assert_eq!(
+        rows,
+        vec![("s-1".into(), Some("s-1".into())), ("~null1".into(), None), ("~null2".into(), Some(String::new()))]
+    );
+}
