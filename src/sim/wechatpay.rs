@@ -289,6 +289,11 @@ impl MockState {
         self.next_signature.lock().push_back(f);
     }
 
+    /// The first request of an order, as received (tests read `scene_info` from it).
+    pub fn order_request(&self, out_trade_no: &str) -> Option<TransactionRequest> {
+        self.orders.lock().get(out_trade_no).map(|o| o.req.clone())
+    }
+
     pub fn ledger(&self) -> Vec<Charge> {
         self.ledger.lock().clone()
     }
