@@ -238,6 +238,15 @@ pub fn record(c: &Connection, r: &ContractRecord) -> Result<(), MerchantError> {
     Ok(())
 }
 
+/// Marks a user terminated by WeChat Pay's `user_id` (after a terminate-contract answered
+/// 204); returns whether the registry knew the user.
+pub fn mark_terminated(c: &Connection, organization_id: &str, user_id: &str, now: u64) -> Result<bool, MerchantError> {
+    Ok(c.execute(
+        "UPDATE mch_contracts SET contract_state = ?3, updated_at = ?4 WHERE organization_id = ?1 AND user_id = ?2",
+        params![organization_id, user_id, STATE_TERMINATED, now as i64],
+    )? > 0)
+}
+
 /// Applies a notification once: records its id and the contract in one transaction.
 /// `Ok(false)` when the id was applied before (a replay changes nothing).
 pub fn apply_once(
