@@ -35,7 +35,12 @@ pub(crate) struct Users {
     notify_url: Mutex<Option<String>>,
     /// Answers of the notifications sent: `(notification id, HTTP status or 0)`.
     deliveries: Mutex<Vec<(String, u16)>>,
+    /// The last notification sent, for redelivery under its own id.
+    last: Mutex<Option<Notification>>,
 }
+
+/// One notification as sent: `(id, headers, body)`.
+type Notification = (String, Vec<(&'static str, String)>, String);
 
 type S = State<Arc<MockState>>;
 type Q = Query<HashMap<String, String>>;
@@ -88,11 +93,7 @@ impl MockState {
     }
 
     /// A signed, encrypted `FACEPAY.USER_STATE_CHANGE` for a user: `(id, headers, body)`.
-    pub fn user_state_notification(
-        &self,
-        organization_id: &str,
-        out_user_id: &str,
-    ) -> Option<(String, Vec<(&'static str, String)>, String)> {
+    pub fn user_state_notification(&self, organization_id: &str, out_user_id: &str) -> Option<Notification> {
         let u = self.user(organization_id, out_user_id)?;
         let resource = serde_json::json!({
             "user_id": u.user_id, "out_user_id": out_user_id, "organization_id": organization_id,
@@ -117,10 +118,22 @@ impl MockState {
     }
 
     async fn notify_user_state(&self, organization_id: &str, out_user_id: &str, copies: usize) -> Vec<u16> {
-        let Some(url) = self.users.notify_url.lock().clone() else { return Vec::new() };
-        let Some((id, headers, body)) = self.user_state_notification(organization_id, out_user_id) else {
+        let Some(n) = self.user_state_notification(organization_id, out_user_id) else {
             return Vec::new();
         };
+        *self.users.last.lock() = Some(n.clone());
+        self.deliver(n, copies).await
+    }
+
+    /// Sends the last notification again under its id, as WeChat Pay does until it is
+    /// answered 2xx.
+    pub async fn redeliver_last(&self) -> Vec<u16> {
+        let Some(n) = self.users.last.lock().clone() else { return Vec::new() };
+        self.deliver(n, 1).await
+    }
+
+    async fn deliver(&self, (id, headers, body): Notification, copies: usize) -> Vec<u16> {
+        let Some(url) = self.users.notify_url.lock().clone() else { return Vec::new() };
         let http = reqwest::Client::new();
         let mut out = Vec::new();
         for _ in 0..copies {
