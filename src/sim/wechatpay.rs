@@ -228,6 +228,11 @@ impl MockState {
         self.public_key.as_ref().or(self.certificate.as_ref()).expect("one key at least").signer.public_key_der()
     }
 
+    /// The platform certificate as PEM (certificates and migration modes).
+    pub fn certificate_pem(&self) -> Option<&str> {
+        (!self.cert_pem.is_empty()).then_some(self.cert_pem.as_str())
+    }
+
     /// The platform certificate's public key (certificates and migration modes).
     pub fn certificate_public_key(&self) -> Option<Vec<u8>> {
         self.certificate.as_ref().map(|c| c.signer.public_key_der())
@@ -665,11 +670,27 @@ pub fn router(state: Arc<MockState>) -> Router {
 }
 
 /// Serves the mock on `127.0.0.1:port` (0 = any free port); returns the bound address.
+/// HTTP/1.1 with header names in WeChat Pay's case (`Wechatpay-Signature`, not
+/// `wechatpay-signature`): SDKs that look headers up case-sensitively (wechatpay-java)
+/// would not find them otherwise.
 pub async fn serve(state: Arc<MockState>, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
+    let app = router(state);
     let h = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(state)).await;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .title_case_headers(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
     });
     Ok((addr, h))
 }

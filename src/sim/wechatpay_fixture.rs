@@ -57,8 +57,10 @@ pub fn load_script(mock: &MockState, text: &str) -> Result<usize, String> {
     Ok(m.len())
 }
 
-/// Creates the mock state and writes `merchant_key.pem` (TEST KEY), `platform_public_key.pem`
-/// and `backend.json` (pointing at `mock_url`, backend on `listen`) into `dir`.
+/// Creates the mock state and writes `merchant_key.pem` (TEST KEY), `platform_public_key.pem`,
+/// `platform_certificate.pem` (certificates and migration modes, for peer SDKs that are
+/// given the certificate) and `backend.json` (pointing at `mock_url`, backend on `listen`)
+/// into `dir`.
 pub fn create(
     dir: &Path,
     mode: KeyMode,
@@ -85,6 +87,9 @@ pub fn create(
     )?;
     let pub_file = dir.join("platform_public_key.pem");
     std::fs::write(&pub_file, pem_encode("PUBLIC KEY", &mock.platform_public_key()))?;
+    if let Some(pem) = mock.certificate_pem() {
+        std::fs::write(dir.join("platform_certificate.pem"), pem)?;
+    }
     let platform = match mode {
         KeyMode::PublicKey => serde_json::json!({"mode": "public_key", "public_key_id": mock.platform_serial,
             "public_key_file": pub_file, "apiv3_key": APIV3_KEY}),
