@@ -362,3 +362,39 @@ async fn b7_user_contract_organisation_and_face_collection_endpoints() {
     assert_eq!(one.user_id.as_deref(), Some(uid.as_str()));
     assert!(f.client.query_user("org1", "a/b").await.is_err(), "ids are checked before they reach the path");
 }
+
+#[test]
+fn b0_a_platform_key_file_missing_or_not_a_key_stops_the_start_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        facepay::sim::wechatpay_fixture::create(
+            dir.path(),
+            KeyMode::Migration,
+            "http://127.0.0.1:9",
+            "127.0.0.1:0",
+            Duration::from_secs(1),
+        )
+        .expect("fixture");
+    });
+    let cfg = dir.path().join("backend.json");
+    let good = facepay::merchant::config::BackendConfig::load(&cfg).expect("a config listing both keys is valid");
+    good.client().expect("both keys load");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let secret_line = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsecretsecret";
+    std::fs::write(
+        dir.path().join("junk.pem"),
+        format!("-----BEGIN CERTIFICATE-----\n{secret_line}\n-----END CERTIFICATE-----\n"),
+    )
+    .expect("write");
+    for (name, replacement) in [("missing", "nothere.pem"), ("junk", "junk.pem")] {
+        let p = dir.path().join(format!("{name}.json"));
+        std::fs::write(&p, text.replace("platform_public_key.pem", replacement)).expect("write");
+        let e = facepay::merchant::config::BackendConfig::load(&p)
+            .and_then(|c| c.client().map(|_| ()))
+            .expect_err("refused");
+        let m = e.to_string();
+        assert!(m.contains("platform.public_key_file"), "{name}: {m}");
+        assert!(!m.contains(secret_line) && !m.contains("BEGIN"), "{name}: never the key: {m}");
+    }
+}

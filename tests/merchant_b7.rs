@@ -27,6 +27,11 @@ struct Fx {
 }
 
 async fn fx(mode: KeyMode, apiv3_override: Option<&str>) -> Fx {
+    fx_with(mode, apiv3_override, None).await
+}
+
+/// `orgs`: replaces the configured organisations and turns `query_organizations` on.
+async fn fx_with(mode: KeyMode, apiv3_override: Option<&str>, orgs: Option<&str>) -> Fx {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mock = wechatpay_fixture::create(
@@ -42,6 +47,13 @@ async fn fx(mode: KeyMode, apiv3_override: Option<&str>) -> Fx {
     if let Some(k) = apiv3_override {
         let text = std::fs::read_to_string(&path).expect("config");
         std::fs::write(&path, text.replace(wechatpay_fixture::APIV3_KEY, k)).expect("config");
+    }
+    if let Some(o) = orgs {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config")).expect("json");
+        v["organizations"] = serde_json::json!([o]);
+        v["query_organizations"] = true.into();
+        std::fs::write(&path, v.to_string()).expect("config");
     }
     let cfg = BackendConfig::load(&path).expect("config");
     let client = Arc::new(cfg.client().expect("client"));
@@ -135,6 +147,13 @@ async fn b7_a_terminated_user_is_refused_before_sending() {
     assert_eq!(reason.as_deref(), Some(contracts::CODE_CONTRACT_TERMINATED));
     assert_eq!(f.upstream("/v3/offlineface/transactions"), before, "nothing was sent to WeChat Pay");
     assert!(f.mock.ledger().is_empty());
+    // The payment recorded before the termination, sent again by its terminal, answers its
+    // own state, not a refusal.
+    let again = serde_json::json!({"idempotency_key": "early", "face_token": "ft-early", "user_id": "u",
+        "out_user_id": "ou1", "amount_fen": 700, "organization_id": ORGANIZATION, "device_id": "d1"});
+    let r = reqwest::Client::new().post(format!("{}/facepay/v1/payments", f.url)).json(&again).send().await.expect("a");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.expect("json")["payment_id"], st.payment_id.as_str());
     // A state not known is no reason to refuse.
     let (status, _) = f.pay("k2", "ou-unknown").await;
     assert_eq!(status, 200);
@@ -170,4 +189,21 @@ async fn b7_bad_notifications_are_refused_and_change_nothing() {
     // g's mock signs with its own key; g's backend trusts it: only the APIv3 key is wrong.
     assert_eq!(g.post(&h, &b).await, 400);
     assert_eq!(g.applied_count(), 0);
+}
+
+#[tokio::test]
+async fn t3_5_the_organisations_query_admits_an_unlisted_organisation_once_cached() {
+    // The configured list names another organisation; WeChat Pay knows ORGANIZATION.
+    let f = fx_with(KeyMode::PublicKey, None, Some("org-listed")).await;
+    let (status, _) = f.pay("k1", "ou1").await;
+    assert_eq!(status, 200, "known to WeChat Pay under this merchant");
+    let (status, _) = f.pay("k2", "ou1").await;
+    assert_eq!(status, 200);
+    assert_eq!(f.upstream("/v3/offlinefacemch/organizations"), 1, "cached: asked once");
+    let body = serde_json::json!({"idempotency_key": "k3", "face_token": "ft-k3", "user_id": "u", "out_user_id": "ou1",
+        "amount_fen": 700, "organization_id": "org-of-another", "device_id": "d1"});
+    let r =
+        reqwest::Client::new().post(format!("{}/facepay/v1/payments", f.url)).json(&body).send().await.expect("answer");
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.expect("json")["code"], "ORG_MCH_MISMATCH");
 }

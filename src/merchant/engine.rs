@@ -28,51 +28,8 @@ use crate::store::{Store, StorePath};
 use crate::terminal::backend::{PaymentRequest, PaymentState, PaymentStatus};
 use crate::terminal::face_service::BoxFut;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS mch_payments (
-  payment_id TEXT PRIMARY KEY NOT NULL,
-  idempotency_key TEXT UNIQUE NOT NULL,
-  request TEXT NOT NULL,
-  state TEXT NOT NULL,
-  reason TEXT,
-  created_at INTEGER NOT NULL,
-  order_no TEXT,
-  first_order TEXT,
-  orders INTEGER NOT NULL DEFAULT 0,
-  device_ip TEXT,
-  debt_state TEXT,
-  transaction_id TEXT,
-  repayment_transaction_id TEXT,
-  alerted INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS mch_orders (
-  out_trade_no TEXT PRIMARY KEY NOT NULL,
-  payment_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS mch_attempts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  payment_id TEXT NOT NULL,
-  out_trade_no TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  sent_at INTEGER NOT NULL,
-  outcome TEXT,
-  request_id TEXT,
-  detail TEXT);
-CREATE INDEX IF NOT EXISTS mch_attempts_payment ON mch_attempts(payment_id, id);
-CREATE INDEX IF NOT EXISTS mch_attempts_order ON mch_attempts(out_trade_no, id);
-";
-
-/// Columns added after the first schema: added to an older store on open.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("mch_payments", "device_ip", "TEXT"),
-    ("mch_payments", "debt_state", "TEXT"),
-    ("mch_payments", "transaction_id", "TEXT"),
-    ("mch_payments", "repayment_transaction_id", "TEXT"),
-    ("mch_payments", "alerted", "INTEGER NOT NULL DEFAULT 0"),
-    ("mch_attempts", "request_id", "TEXT"),
-    ("mch_attempts", "detail", "TEXT"),
-];
-
 mod report;
+mod schema;
 pub use report::PaymentDetails;
 
 /// Time for the engine: Unix seconds and a sleep until a Unix second.
@@ -185,18 +142,7 @@ impl Engine {
         params: DeductionParams,
     ) -> Result<Arc<Self>, MerchantError> {
         let store = Store::open(path)?;
-        store.ensure_schema(SCHEMA)?;
-        store.ensure_schema(super::contracts::SCHEMA)?;
-        for (table, column, decl) in ADDED_COLUMNS {
-            let has: bool = store.conn().query_row(
-                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
-                [column],
-                |r| r.get(0),
-            )?;
-            if !has {
-                store.conn().execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
-            }
-        }
+        schema::ensure(&store)?;
         Ok(Arc::new(Engine {
             store: Mutex::new(store),
             client,
@@ -258,6 +204,17 @@ impl Engine {
             params![id, req.idempotency_key, body, self.timer.now() as i64, device_ip.map(|i| i.to_string())],
         )?;
         Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true))
+    }
+
+    /// Whether a payment with this idempotency key is recorded.
+    pub fn knows_key(&self, idempotency_key: &str) -> Result<bool, MerchantError> {
+        let st = self.store.lock();
+        let n: i64 = st.conn().query_row(
+            "SELECT COUNT(*) FROM mch_payments WHERE idempotency_key = ?1",
+            [idempotency_key],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     /// B4/B5: records the payment and deducts asynchronously; answers at once.

@@ -107,6 +107,9 @@ pub fn open(
     Ok((env, change))
 }
 
+/// Header name and value pairs of one notification.
+pub type Headers = Vec<(&'static str, String)>;
+
 /// One signed, encrypted notification: `(headers, body)` as WeChat Pay sends it.
 pub fn seal(
     platform: &MerchantSigner,
@@ -116,7 +119,7 @@ pub fn seal(
     event_type: &str,
     resource: &serde_json::Value,
     now_unix: u64,
-) -> Result<(Vec<(&'static str, String)>, String), MerchantError> {
+) -> Result<(Headers, String), MerchantError> {
     let nonce = &sign::nonce()[..12];
     let aad = "facepay_user";
     let ciphertext = sign::aes_gcm_encrypt(apiv3_key, nonce, aad, resource.to_string().as_bytes())?;

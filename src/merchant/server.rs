@@ -200,7 +200,13 @@ async fn h_pay(
     if req.amount_fen == 0 {
         return err(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "amount_fen must be positive".into());
     }
-    match b.terminated(&req.organization_id, &req.out_user_id) {
+    // A payment already recorded answers its own state (a terminal resending after a lost
+    // answer must learn PAID, not a refusal); only a new one is refused.
+    let known = match b.engine.knows_key(&req.idempotency_key) {
+        Ok(k) => k,
+        Err(e) => return map_err(e),
+    };
+    match b.terminated(&req.organization_id, &req.out_user_id).map(|t| t && !known) {
         Ok(true) => {
             tracing::warn!(organization_id = %req.organization_id, "payment refused: the user's contract is terminated (B7)");
             return err(StatusCode::FORBIDDEN, CODE_CONTRACT_TERMINATED, "the user's contract is terminated".into());

@@ -40,7 +40,7 @@ pub(crate) struct Users {
 }
 
 /// One notification as sent: `(id, headers, body)`.
-type Notification = (String, Vec<(&'static str, String)>, String);
+type Notification = (String, notify::Headers, String);
 
 type S = State<Arc<MockState>>;
 type Q = Query<HashMap<String, String>>;
