@@ -10,14 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use facepay::clock::{unix_s, Clock, ManualClock};
 use facepay::merchant::client::{PlatformMode, WechatPayClient};
 use facepay::merchant::deduction::UNKNOWN_QUERY_CAP_S;
-use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine, Timer, VirtualTimer};
+use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine};
 use facepay::merchant::sign::{MerchantSigner, PlatformKeys};
 use facepay::merchant::MerchantError;
 use facepay::sim::wechatpay::{self, KeyMode, MockConfig, MockState, Step};
 use facepay::store::StorePath;
-use facepay::terminal::backend::{PaymentRequest, PaymentState};
+use facepay::wire::{PaymentRequest, PaymentState};
 use facepay::Secret;
 use parking_lot::Mutex;
 
@@ -38,7 +39,7 @@ struct Fx {
     signer_pem: String,
     client: Arc<WechatPayClient>,
     engine: Arc<Engine>,
-    timer: Arc<VirtualTimer>,
+    clock: Arc<ManualClock>,
     log: Arc<Mutex<Vec<AttemptReport>>>,
 }
 
@@ -74,7 +75,7 @@ async fn fx(mode: KeyMode, holds: Holds) -> Fx {
     let (addr, _) = wechatpay::serve(mock.clone(), 0).await.expect("bind");
     let base = format!("http://{addr}");
     let client = Arc::new(client_for(&mock, &base, &pem, holds));
-    let timer = Arc::new(VirtualTimer(Mutex::new(1_800_000_000)));
+    let clock = Arc::new(ManualClock::at_unix_s(1_800_000_000));
     let params = DeductionParams {
         sp_appid: "wx0001".into(),
         sp_mchid: MCH.into(),
@@ -86,11 +87,11 @@ async fn fx(mode: KeyMode, holds: Holds) -> Fx {
         sub_appid: None,
         goods_tag: None,
     };
-    let engine = Engine::open(&StorePath::Memory, client.clone(), timer.clone(), params).expect("engine");
+    let engine = Engine::open(&StorePath::Memory, client.clone(), clock.clone(), params).expect("engine");
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     engine.set_observer(move |a| l.lock().push(a.clone()));
-    Fx { mock, base, signer_pem: pem, client, engine, timer, log }
+    Fx { mock, base, signer_pem: pem, client, engine, clock, log }
 }
 
 fn payment(key: &str, code: &str) -> PaymentRequest {
@@ -271,15 +272,15 @@ async fn b5_1_an_unknown_trade_state_is_queried_not_a_parse_failure() {
 async fn b5_1_unverifiable_answers_lead_to_at_most_one_query_per_5_minutes_at_the_cap() {
     let f = fx(KeyMode::PublicKey, Holds::PublicKey).await;
     f.mock.forge_queries(true);
-    let (t, m, e) = (f.timer.clone(), f.mock.clone(), f.engine.clone());
+    let (t, m, e) = (f.clock.clone(), f.mock.clone(), f.engine.clone());
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let al = alerts.clone();
     let log = f.log.clone();
     // Six virtual hours of queries that cannot be verified, then a clean answer.
     f.engine.set_observer(move |a| {
         log.lock().push(a.clone());
-        al.lock().push((t.now(), e.unresolved(3600).expect("unresolved").len()));
-        if t.now() >= 1_800_000_000 + 6 * 3600 {
+        al.lock().push((unix_s(t.wall()), e.unresolved(3600).expect("unresolved").len()));
+        if unix_s(t.wall()) >= 1_800_000_000 + 6 * 3600 {
             m.forge_queries(false);
         }
     });

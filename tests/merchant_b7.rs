@@ -10,14 +10,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use facepay::clock::ManualClock;
 use facepay::merchant::config::BackendConfig;
 use facepay::merchant::contracts;
-use facepay::merchant::engine::{Engine, VirtualTimer};
+use facepay::merchant::engine::Engine;
 use facepay::merchant::server::{router, Backend};
 use facepay::sim::wechatpay::{self, KeyMode, MockState};
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
 use facepay::store::StorePath;
-use facepay::terminal::backend::PaymentState;
+use facepay::wire::PaymentState;
 
 struct Fx {
     mock: Arc<MockState>,
@@ -57,9 +58,13 @@ async fn fx_with(mode: KeyMode, apiv3_override: Option<&str>, orgs: Option<&str>
     }
     let cfg = BackendConfig::load(&path).expect("config");
     let client = Arc::new(cfg.client().expect("client"));
-    let engine =
-        Engine::open(&StorePath::Memory, client.clone(), Arc::new(VirtualTimer::default()), cfg.deduction_params())
-            .expect("engine");
+    let engine = Engine::open(
+        &StorePath::Memory,
+        client.clone(),
+        Arc::new(ManualClock::at_unix_s(1_800_000_000)),
+        cfg.deduction_params(),
+    )
+    .expect("engine");
     let notify_path = cfg.notify_path.clone();
     let backend = Backend::new(cfg, client, engine);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -128,7 +133,7 @@ async fn b7_a_terminated_user_is_refused_before_sending() {
     let f = fx(KeyMode::PublicKey, None).await;
     f.mock.enroll_user(ORGANIZATION, "ou1", "SIGNED");
     // A payment recorded before the termination, deducted after it.
-    let early = facepay::terminal::backend::PaymentRequest {
+    let early = facepay::wire::PaymentRequest {
         idempotency_key: "early".into(),
         face_token: facepay::Secret::new("ft-early"),
         user_id: "u".into(),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use facepay::sim::wechatpay::{self, KeyMode};
 use facepay::sim::wechatpay_fixture::{self, parse_step, ORGANIZATION};
-use facepay::terminal::backend::{PaymentState, PaymentStatus};
+use facepay::wire::{PaymentState, PaymentStatus};
 use rand::{Rng, SeedableRng};
 
 fn free_port() -> u16 {

@@ -20,7 +20,10 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use facepay::terminal::face_service::*;
+use facepay::terminal::face_service::{
+    BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, RecogMode, RecognitionEvent,
+    ReturnCode, SdkInfo, ServiceEvent, Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_NO_USER_INFO,
+};
 use facepay::Secret;
 
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};

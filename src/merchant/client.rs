@@ -19,7 +19,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::models::*;
+use super::models::{
+    ApiErrorBody, AuthInfoAnswer, AuthInfoCall, CertificateList, PresignAnswer, PresignRequest, TokenRequest,
+    TokenResponse, Transaction, TransactionRequest, UserUpdate, WebInitData,
+};
 use super::sign::{self, MerchantSigner, PlatformKeys, ResponseSignature};
 use super::MerchantError;
 use crate::error::Secret;
@@ -48,7 +51,7 @@ pub type WireAnswer = (u16, reqwest::header::HeaderMap, Vec<u8>);
 /// Another way to reach the server than HTTP over a socket: the demo runs the mock in
 /// process under tokio's paused clock. The answer is `(status, headers, body)`.
 pub trait Transport: Send + Sync + 'static {
-    fn send(&self, req: WireRequest) -> crate::terminal::face_service::BoxFut<'_, Result<WireAnswer, MerchantError>>;
+    fn send(&self, req: WireRequest) -> crate::wire::BoxFut<'_, Result<WireAnswer, MerchantError>>;
 }
 
 /// `User-Agent` of every request (B0: WeChat Pay refuses a request without one).

@@ -3,14 +3,15 @@
 //! crash an attempt without an answer is an unknown outcome and the order is queried
 //! first. [`Engine::drive`] applies [`super::deduction::next_action`] until the payment is
 //! final; [`Engine::submit`] is idempotent by key and deducts asynchronously. Time comes
-//! from a [`Timer`], so tests run the 24 h window instantly. B5.1: every attempt keeps the
-//! answer's `Request-ID` and error `detail`; a payment unresolved after an hour is logged
-//! once as an operator alert and listed by [`Engine::unresolved`]. B5.2: `debt_state`,
-//! `transaction_id` and `repayment_transaction_id` of a paid order are recorded. B7: a
-//! deduction for a user whose contract is known to be terminated is refused before it is
-//! sent (`CONTRACT_TERMINATED`). The deduction's `scene_info.device_ip` is the terminal's
-//! address as the backend saw the connection ([`Engine::record_from`]), or the configured
-//! `device_ip` for payments recorded without one (the CLI, the in-process demo).
+//! from the core's [`Clock`] (wall time in Unix seconds, waits through the clock), so tests
+//! run the 24 h window instantly on a [`crate::clock::ManualClock`]. B5.1: every attempt
+//! keeps the answer's `Request-ID` and error `detail`; a payment unresolved after an hour
+//! is logged once as an operator alert and listed by [`Engine::unresolved`]. B5.2:
+//! `debt_state`, `transaction_id` and `repayment_transaction_id` of a paid order are
+//! recorded. B7: a deduction for a user whose contract is known to be terminated is refused
+//! before it is sent (`CONTRACT_TERMINATED`). The deduction's `scene_info.device_ip` is the
+//! terminal's address as the backend saw the connection ([`Engine::record_from`]), or the
+//! configured `device_ip` for payments recorded without one (the CLI, the in-process demo).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,50 +24,14 @@ use super::client::{Answered, WechatPayClient};
 use super::deduction::{beijing_day, next_action, Action, OrderFacts, Outcome};
 use super::models::{Amount, Business, SceneInfo, TradeState, Transaction, TransactionRequest};
 use super::MerchantError;
+use crate::clock::{unix_s, Clock};
 use crate::error::Secret;
 use crate::store::{Store, StorePath};
-use crate::terminal::backend::{PaymentRequest, PaymentState, PaymentStatus};
-use crate::terminal::face_service::BoxFut;
+use crate::wire::{PaymentRequest, PaymentState, PaymentStatus};
 
 mod report;
 mod schema;
 pub use report::PaymentDetails;
-
-/// Time for the engine: Unix seconds and a sleep until a Unix second.
-pub trait Timer: Send + Sync + 'static {
-    fn now(&self) -> u64;
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()>;
-}
-
-/// Wall clock with retry delays scaled to `ms_per_s` milliseconds per policy second
-/// (config `retry_delay_ms_per_s`; 1000 in production, i.e. real seconds, less in load and
-/// crash tests).
-pub struct ScaledTimer(pub u64);
-
-impl Timer for ScaledTimer {
-    fn now(&self) -> u64 {
-        super::sign::unix_now()
-    }
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
-        let d = at.saturating_sub(self.now()).saturating_mul(self.0);
-        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(d)))
-    }
-}
-
-/// A virtual clock that jumps to each wake-up time (tests, benches, demo).
-#[derive(Default)]
-pub struct VirtualTimer(pub Mutex<u64>);
-
-impl Timer for VirtualTimer {
-    fn now(&self) -> u64 {
-        *self.0.lock()
-    }
-    fn sleep_until(&self, at: u64) -> BoxFut<'_, ()> {
-        let mut g = self.0.lock();
-        *g = (*g).max(at);
-        Box::pin(std::future::ready(()))
-    }
-}
 
 /// Merchant parameters of every deduction.
 #[derive(Debug, Clone)]
@@ -112,33 +77,17 @@ type Loaded = (PaymentState, Option<String>, Option<Outcome>, OrderFacts);
 pub struct Engine {
     store: Mutex<Store>,
     client: Arc<WechatPayClient>,
-    timer: Arc<dyn Timer>,
+    clock: Arc<dyn Clock>,
     params: DeductionParams,
     active: Mutex<HashSet<String>>,
     observer: Mutex<Option<Observer>>,
-}
-
-fn state_code(s: PaymentState) -> &'static str {
-    match s {
-        PaymentState::Processing => "PROCESSING",
-        PaymentState::Paid => "PAID",
-        PaymentState::Failed => "FAILED",
-    }
-}
-
-fn state_parse(s: &str) -> PaymentState {
-    match s {
-        "PAID" => PaymentState::Paid,
-        "FAILED" => PaymentState::Failed,
-        _ => PaymentState::Processing,
-    }
 }
 
 impl Engine {
     pub fn open(
         path: &StorePath,
         client: Arc<WechatPayClient>,
-        timer: Arc<dyn Timer>,
+        clock: Arc<dyn Clock>,
         params: DeductionParams,
     ) -> Result<Arc<Self>, MerchantError> {
         let store = Store::open(path)?;
@@ -146,7 +95,7 @@ impl Engine {
         Ok(Arc::new(Engine {
             store: Mutex::new(store),
             client,
-            timer,
+            clock,
             params,
             active: Mutex::new(HashSet::new()),
             observer: Mutex::new(None),
@@ -156,6 +105,24 @@ impl Engine {
     /// Runs `f` on the engine's store (the B7 contract registry lives beside the payments).
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
         f(&mut self.store.lock())
+    }
+
+    /// The engine's clock (the reference backend's authinfo cache keeps time by it too).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wall time in Unix seconds (the B5 policy's time).
+    fn now(&self) -> u64 {
+        unix_s(self.clock.wall())
+    }
+
+    /// Waits until the Unix second `at` on the engine's clock.
+    async fn sleep_until(&self, at: u64) {
+        let d = at.saturating_sub(self.now());
+        if d > 0 {
+            self.clock.sleep(std::time::Duration::from_secs(d)).await;
+        }
     }
 
     /// Called after every attempt is answered (or found unanswerable).
@@ -196,12 +163,12 @@ impl Engine {
                     request_id: None,
                 });
             }
-            return Ok((PaymentStatus { payment_id: id, state: state_parse(&state) }, false));
+            return Ok((PaymentStatus { payment_id: id, state: state.parse()? }, false));
         }
         let id = format!("P{}", &super::sign::nonce()[..15]);
         c.execute(
             "INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at, device_ip) VALUES (?1, ?2, ?3, 'PROCESSING', ?4, ?5)",
-            params![id, req.idempotency_key, body, self.timer.now() as i64, device_ip.map(|i| i.to_string())],
+            params![id, req.idempotency_key, body, self.now() as i64, device_ip.map(|i| i.to_string())],
         )?;
         Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true))
     }
@@ -246,10 +213,7 @@ impl Engine {
         Ok(st
             .conn()
             .query_row("SELECT state, reason FROM mch_payments WHERE payment_id = ?1", [payment_id], |r| {
-                Ok((
-                    PaymentStatus { payment_id: payment_id.into(), state: state_parse(&r.get::<_, String>(0)?) },
-                    r.get(1)?,
-                ))
+                Ok((PaymentStatus { payment_id: payment_id.into(), state: r.get(0)? }, r.get(1)?))
             })
             .optional()?)
     }
@@ -295,7 +259,7 @@ impl Engine {
             let rows = s.query_map([o], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?, r.get::<_, Option<String>>(2)?))
             })?;
-            let today = beijing_day(self.timer.now());
+            let today = beijing_day(self.now());
             let mut last_pay = None;
             let mut last_is_pay = false;
             for row in rows {
@@ -320,7 +284,7 @@ impl Engine {
             }
             facts.after_invalid = !last_is_pay && last_pay == Some(Outcome::InvalidRequest);
         }
-        Ok((state_parse(&state), order_no, last, facts))
+        Ok((state.parse()?, order_no, last, facts))
     }
 
     /// Drives one payment to its final state (B5). Safe to call again after a crash.
@@ -339,12 +303,12 @@ impl Engine {
             if state.is_final() {
                 return Ok(state);
             }
-            let now = self.timer.now();
+            let now = self.now();
             match next_action(last.as_ref(), &facts, now) {
                 Action::Paid => return self.finish(payment_id, PaymentState::Paid, None),
                 Action::Failed(r) => return self.finish(payment_id, PaymentState::Failed, Some(r.as_code())),
                 Action::Pay { new_order, at } => {
-                    self.timer.sleep_until(at).await;
+                    self.sleep_until(at).await;
                     let req = self.payment_request(payment_id)?;
                     // B7: refused before it is sent; a state not known is no reason.
                     let known =
@@ -362,7 +326,7 @@ impl Engine {
                     self.end(attempt, payment_id, &order, "pay", &oc, info)?;
                 }
                 Action::Query { at } => {
-                    self.timer.sleep_until(at).await;
+                    self.sleep_until(at).await;
                     self.alert_if_unresolved(payment_id)?;
                     let order = order_no.expect("an unknown outcome belongs to an order");
                     let attempt = self.begin(payment_id, &order, "query")?;
@@ -389,7 +353,7 @@ impl Engine {
     /// B5.1: the first time a payment is still open an hour after it was recorded, one
     /// operator alert (ids only, no personal data).
     fn alert_if_unresolved(&self, payment_id: &str) -> Result<(), MerchantError> {
-        let cutoff = self.timer.now().saturating_sub(super::deduction::UNRESOLVED_ALERT_S) as i64;
+        let cutoff = self.now().saturating_sub(super::deduction::UNRESOLVED_ALERT_S) as i64;
         let n = self.store.lock().conn().execute(
             "UPDATE mch_payments SET alerted = 1 WHERE payment_id = ?1 AND alerted = 0 AND state = 'PROCESSING' AND created_at <= ?2",
             params![payment_id, cutoff],
@@ -409,7 +373,7 @@ impl Engine {
         }
         self.store.lock().conn().execute(
             "UPDATE mch_payments SET state = ?2, reason = ?3 WHERE payment_id = ?1",
-            params![payment_id, state_code(s), reason],
+            params![payment_id, s, reason],
         )?;
         Ok(s)
     }
@@ -438,7 +402,7 @@ impl Engine {
         let tx = st.conn_mut().transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO mch_orders (out_trade_no, payment_id, created_at) VALUES (?1, ?2, ?3)",
-            params![order, payment_id, self.timer.now() as i64],
+            params![order, payment_id, self.now() as i64],
         )?;
         tx.execute(
             "UPDATE mch_payments SET order_no = ?2, orders = ?3 WHERE payment_id = ?1",
@@ -453,7 +417,7 @@ impl Engine {
         let st = self.store.lock();
         st.conn().execute(
             "INSERT INTO mch_attempts (payment_id, out_trade_no, kind, sent_at) VALUES (?1, ?2, ?3, ?4)",
-            params![payment_id, order, kind, self.timer.now() as i64],
+            params![payment_id, order, kind, self.now() as i64],
         )?;
         Ok(st.conn().last_insert_rowid())
     }
@@ -488,7 +452,7 @@ impl Engine {
                 payment_id: payment_id.into(),
                 out_trade_no: order.into(),
                 kind,
-                at: self.timer.now(),
+                at: self.now(),
                 outcome: oc.as_code(),
                 request_id: info.request_id,
             });

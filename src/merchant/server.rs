@@ -36,8 +36,9 @@ use super::notify::{self, NotifyError};
 use super::sign::{self, ResponseSignature};
 use super::MerchantError;
 use crate::error::Secret;
-use crate::terminal::backend::{AuthInfoGrant, AuthInfoRequest, PaymentRequest};
-use crate::terminal::backend_http::{ErrorBody, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
+use crate::wire::{
+    AuthInfoGrant, AuthInfoRequest, ErrorBody, PaymentRequest, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH,
+};
 
 pub struct Backend {
     pub cfg: BackendConfig,
@@ -130,9 +131,13 @@ impl Backend {
         self.check_organization(&req.organization_id).await?;
         let key = (req.device_id.clone(), req.organization_id.clone());
         let ttl = Duration::from_secs(self.cfg.authinfo_ttl_s);
+        let now = self.engine.clock().now();
         if let Some((a, at)) = self.cache.lock().get(&key) {
-            let left = ttl.saturating_sub(at.elapsed());
-            if left > Duration::from_secs(60) {
+            let left = ttl.saturating_sub(now.saturating_duration_since(*at));
+            // A terminal refreshes at half life (T3.2): past half its TTL the cached
+            // authinfo is fetched anew, so each refresh gets a full TTL (handing out the
+            // remainder would halve every refresh interval until it ran out).
+            if left > ttl / 2 {
                 return Ok(AuthInfoGrant { authinfo: a.clone(), expires_in: left.as_secs() });
             }
         }
@@ -145,7 +150,7 @@ impl Backend {
             sub_appid: None,
         };
         let a = self.client.authinfo(&call).await?;
-        self.cache.lock().insert(key, (a.authinfo.clone(), Instant::now()));
+        self.cache.lock().insert(key, (a.authinfo.clone(), self.engine.clock().now()));
         Ok(AuthInfoGrant { authinfo: a.authinfo, expires_in: ttl.as_secs() })
     }
 }
@@ -224,7 +229,7 @@ async fn h_pay(
 #[derive(serde::Serialize)]
 struct StatusAnswer {
     #[serde(flatten)]
-    status: crate::terminal::backend::PaymentStatus,
+    status: crate::wire::PaymentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     debt_state: Option<String>,
 }
@@ -232,7 +237,7 @@ struct StatusAnswer {
 async fn h_status(State(b): State<Arc<Backend>>, Path(id): Path<String>) -> Response {
     match b.engine.details(&id) {
         Ok(Some(d)) => Json(StatusAnswer {
-            status: crate::terminal::backend::PaymentStatus { payment_id: d.payment_id, state: d.state },
+            status: crate::wire::PaymentStatus { payment_id: d.payment_id, state: d.state },
             debt_state: d.debt_state,
         })
         .into_response(),
@@ -286,11 +291,11 @@ pub fn router(b: Arc<Backend>) -> Router {
 pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
     let cfg = BackendConfig::load(config)?;
     let client = Arc::new(cfg.client()?);
-    let timer = Arc::new(super::engine::ScaledTimer(cfg.retry_delay_ms_per_s));
+    let clock = Arc::new(crate::clock::ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
     let engine = Engine::open(
         &crate::store::StorePath::File(cfg.db_path.clone()),
         client.clone(),
-        timer,
+        clock,
         cfg.deduction_params(),
     )?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -33,7 +33,11 @@ pub use super::population::SimUser;
 pub use super::virtual_clock::VirtualWallClock;
 use crate::clock::{unix_ms, Clock};
 use crate::error::Secret;
-use crate::terminal::face_service::*;
+use crate::terminal::face_service::{
+    BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, ReturnCode, SdkInfo, ServiceEvent,
+    Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_INITIALISING, ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
+    ERR_SIMILAR_FACES,
+};
 
 /// Simulator-private `err_code`s (not vendor codes: the vendor documents none for these).
 /// Init answered `FAIL` (fault injection).

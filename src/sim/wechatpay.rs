@@ -523,8 +523,7 @@ impl crate::merchant::client::Transport for InProcess {
     fn send(
         &self,
         req: crate::merchant::client::WireRequest,
-    ) -> crate::terminal::face_service::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>>
-    {
+    ) -> crate::wire::BoxFut<'_, Result<(u16, HeaderMap, Vec<u8>), crate::merchant::MerchantError>> {
         Box::pin(async move {
             use tower::ServiceExt;
             let unknown = |w: &str| crate::merchant::MerchantError::Unknown(w.to_string());

@@ -7,14 +7,11 @@
 //! Unsolicited callbacks (recognition results, the init callback fired again on every
 //! reconnect) go to the listener set with [`FaceService::set_listener`].
 
-use std::future::Future;
-use std::pin::Pin;
-
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Secret;
 
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::wire::BoxFut;
 
 /// `err_code` of "service not initialised".
 pub const ERR_NOT_INITIALISED: i64 = 271_378_620;
@@ -68,6 +65,24 @@ impl Op {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The operation's name as errors carry it (`Error::CallTimeout`, `Error::Vendor`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Init => "Init",
+            Op::RawData => "RawData",
+            Op::Preload => "Preload",
+            Op::UpdateFeatures => "UpdateFeatures",
+            Op::SdkInfo => "SdkInfo",
+            Op::SetPreview => "SetPreview",
+            Op::RemovePreview => "RemovePreview",
+            Op::StartVerify => "StartVerify",
+            Op::StopVerify => "StopVerify",
+            Op::Finish => "Finish",
+            Op::Credential => "Credential",
+            Op::Release => "Release",
+        }
+    }
 }
 
 /// `return_code` of a vendor answer.
@@ -101,7 +116,7 @@ impl VendorError {
         VendorError { return_code, err_code }
     }
     pub fn into_error(self, op: Op) -> crate::Error {
-        crate::Error::Vendor { op, return_code: self.return_code.as_str().into(), err_code: self.err_code }
+        crate::Error::Vendor { op: op.name(), return_code: self.return_code.as_str().into(), err_code: self.err_code }
     }
 }
 

@@ -8,8 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facepay::error::{Error, Result, Secret};
-use facepay::terminal::backend::*;
-use facepay::terminal::face_service::*;
+use facepay::terminal::backend::{
+    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, BoxFut, PaymentBackend, PaymentRequest, PaymentState, PaymentStatus,
+};
+use facepay::terminal::face_service::{
+    Credential, CredentialParams, FaceService, FinishParams, InitParams, RecognitionEvent, SdkInfo, ServiceEvent,
+    Surface, UserInfo, VResult, VerifyParams,
+};
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use facepay::clock::ScaledClock;
 use facepay::merchant::config::BackendConfig;
-use facepay::merchant::engine::{Engine, ScaledTimer};
+use facepay::merchant::engine::Engine;
 use facepay::sim::wechatpay::{self, KeyMode};
 use facepay::sim::wechatpay_fixture;
 use facepay::store::StorePath;
-use facepay::terminal::backend::{PaymentRequest, PaymentState};
+use facepay::wire::{PaymentRequest, PaymentState};
 use facepay::Secret;
 
 #[derive(clap::Args, Debug)]
@@ -138,8 +139,8 @@ pub fn run(a: &Args) -> Result<(), String> {
 
 fn open_engine(cfg: &BackendConfig) -> Result<Arc<Engine>, String> {
     let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
-    let timer = Arc::new(ScaledTimer(cfg.retry_delay_ms_per_s));
-    Engine::open(&StorePath::File(cfg.db_path.clone()), client, timer, cfg.deduction_params())
+    let clock = Arc::new(ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
+    Engine::open(&StorePath::File(cfg.db_path.clone()), client, clock, cfg.deduction_params())
         .map_err(|e| e.to_string())
 }
 

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::{state_parse, Engine};
+use super::Engine;
 use crate::merchant::MerchantError;
-use crate::terminal::backend::PaymentState;
+use crate::wire::PaymentState;
 
 /// One payment as an operator sees it (no personal data: no auth code, no user names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +39,7 @@ const DETAILS: &str = "SELECT p.payment_id, p.state, p.reason, p.debt_state, p.t
 fn details_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentDetails> {
     Ok(PaymentDetails {
         payment_id: r.get(0)?,
-        state: state_parse(&r.get::<_, String>(1)?),
+        state: r.get(1)?,
         reason: r.get(2)?,
         debt_state: r.get(3)?,
         transaction_id: r.get(4)?,
@@ -62,7 +62,7 @@ impl Engine {
     /// B5.1: payments still open `older_than_s` seconds after they were recorded (the
     /// operator's list; `facepay backend payments --unresolved` uses one hour).
     pub fn unresolved(&self, older_than_s: u64) -> Result<Vec<PaymentDetails>, MerchantError> {
-        let cutoff = self.timer.now().saturating_sub(older_than_s) as i64;
+        let cutoff = self.now().saturating_sub(older_than_s) as i64;
         let st = self.store.lock();
         let mut s = st
             .conn()
@@ -93,9 +93,7 @@ impl Engine {
     pub fn payment_states(&self) -> Result<Vec<(String, PaymentState)>, MerchantError> {
         let st = self.store.lock();
         let mut s = st.conn().prepare("SELECT payment_id, state FROM mch_payments")?;
-        let v = s
-            .query_map([], |r| Ok((r.get(0)?, state_parse(&r.get::<_, String>(1)?))))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
         Ok(v)
     }
 

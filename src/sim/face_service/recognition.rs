@@ -11,7 +11,10 @@ use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
 use super::{chance, pause, sample, Inner, Matched, Presence};
-use crate::terminal::face_service::*;
+use crate::terminal::face_service::{
+    RecognitionEvent, ServiceEvent, ERR_FACE_NOT_RECOGNISED, ERR_NO_MATCHING_USER, ERR_RISK_CONTROL, ERR_SIMILAR_FACES,
+    ERR_USER_STATUS_ABNORMAL,
+};
 
 /// Recognition failure codes drawn for random failures.
 pub(super) const RECOGNITION_FAILURES: [i64; 5] =

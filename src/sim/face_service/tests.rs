@@ -8,6 +8,9 @@ use tokio::time::{sleep, timeout, Instant};
 
 use super::recognition::{RECOGNITION_FAILURES, RESTART_FLOOR};
 use super::*;
+use crate::terminal::face_service::{
+    RecogMode, RecognitionEvent, ERR_FACE_NOT_RECOGNISED, ERR_NO_MATCHING_USER, ERR_RISK_CONTROL,
+};
 
 type Rx = UnboundedReceiver<ServiceEvent>;
 

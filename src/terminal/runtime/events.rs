@@ -2,6 +2,9 @@
 //! reports, time, and what the pure policies decide in return.
 
 use super::*;
+use crate::terminal::face_service::{
+    RecognitionEvent, ReturnCode, ERR_INITIALISING, ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
+};
 
 impl Actor {
     pub(super) fn outbox_timing(&self) -> crate::terminal::outbox::OutboxTiming {
@@ -47,8 +50,10 @@ impl Actor {
                     Err(Some(v)) if v.err_code != ERR_INITIALISING => {
                         self.answer_init(Err(v.clone().into_error(Op::Init)))
                     }
-                    Err(None) => self
-                        .answer_init(Err(Error::CallTimeout { op: Op::Init, after: ms(self.t.slow_call_timeout_ms) })),
+                    Err(None) => self.answer_init(Err(Error::CallTimeout {
+                        op: Op::Init.name(),
+                        after: ms(self.t.slow_call_timeout_ms),
+                    })),
                     _ => {}
                 }
                 let a = self.life.on_init_answered(r, now);
@@ -335,7 +340,7 @@ impl Actor {
 
     pub(super) fn on_outbox(&mut self, ev: OutboxEvent) {
         if let OutboxEvent::Final { key, state, .. } = ev {
-            *self.h.payments_final.entry(state_label(state)).or_default() += 1;
+            *self.h.payments_final.entry(state).or_default() += 1;
             self.emit(EngineEvent::PaymentFinal { idempotency_key: key, state });
         }
     }
@@ -423,9 +428,9 @@ fn vendor_or_fail(f: Fail) -> VendorError {
 fn clone_err(e: &Error) -> Error {
     match e {
         Error::Vendor { op, return_code, err_code } => {
-            Error::Vendor { op: *op, return_code: return_code.clone(), err_code: *err_code }
+            Error::Vendor { op, return_code: return_code.clone(), err_code: *err_code }
         }
-        Error::CallTimeout { op, after } => Error::CallTimeout { op: *op, after: *after },
+        Error::CallTimeout { op, after } => Error::CallTimeout { op, after: *after },
         other => Error::Internal(other.to_string()),
     }
 }
