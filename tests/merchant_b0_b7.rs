@@ -399,3 +399,25 @@ fn b0_a_platform_key_file_missing_or_not_a_key_stops_the_start_naming_the_field(
         assert!(!m.contains(secret_line) && !m.contains("BEGIN"), "{name}: never the key: {m}");
     }
 }
+
+#[tokio::test]
+async fn b5_1_a_404_on_the_query_means_no_such_order_only_with_order_not_exist() {
+    let f = fx(KeyMode::PublicKey, Holds::PublicKey).await;
+    f.mock.fail_queries_with(Some((404, "NOT_FOUND")));
+    let (m, log) = (f.mock.clone(), f.log.clone());
+    f.engine.set_observer(move |a| {
+        log.lock().push(a.clone());
+        if log.lock().iter().filter(|a| a.kind == "query").count() >= 3 {
+            m.fail_queries_with(None);
+        }
+    });
+    let steps = vec![Step::Hang, Step::Trade(facepay::merchant::models::TradeState::Success)];
+    let (_, s, _) = f.run("c1", steps).await;
+    assert_eq!(s, PaymentState::Paid);
+    assert_eq!(
+        f.outcomes(),
+        ["pay:UNKNOWN", "query:UNKNOWN", "query:UNKNOWN", "query:UNKNOWN", "query:ORDER_NOT_EXIST", "pay:SUCCESS"],
+        "a bare 404 leaves the outcome unknown; only ORDER_NOT_EXIST lets the order be sent again"
+    );
+    assert_eq!(f.mock.ledger().len(), 1);
+}

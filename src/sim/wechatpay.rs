@@ -147,6 +147,9 @@ pub struct MockState {
     next_signature: Mutex<VecDeque<SigFault>>,
     /// While set, every order query is answered with a forged signature (B5.1 tests).
     forge_queries: std::sync::atomic::AtomicBool,
+    /// While set, every order query is answered with this error (B5.1: a 404 that is not
+    /// `ORDER_NOT_EXIST`).
+    query_error: Mutex<Option<(u16, &'static str)>>,
     random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
     /// Serialises the decide-and-commit step of deductions.
     commit: Mutex<()>,
@@ -207,6 +210,7 @@ impl MockState {
             script: Mutex::new(HashMap::new()),
             next_signature: Mutex::new(VecDeque::new()),
             forge_queries: Default::default(),
+            query_error: Mutex::new(None),
             random: Mutex::new(None),
             commit: Mutex::new(()),
             requests: Mutex::new(0),
@@ -244,6 +248,11 @@ impl MockState {
             // Naming none: the certificate when there is one (migration), else the key.
             None => self.certificate.as_ref().or(self.public_key.as_ref()),
         }
+    }
+
+    /// While `Some`, order queries are answered with this status and code.
+    pub fn fail_queries_with(&self, e: Option<(u16, &'static str)>) {
+        *self.query_error.lock() = e;
     }
 
     /// While `on`, order queries are answered with a forged signature (unverifiable).

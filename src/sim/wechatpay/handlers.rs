@@ -54,6 +54,9 @@ async fn h_query(State(s): S, Path(no): Path<String>, m: Method, u: Uri, h: Head
     if !u.query().unwrap_or("").contains(&format!("sp_mchid={}", s.cfg.mchid)) {
         return s.error(400, "PARAM_ERROR", "sp_mchid missing or wrong");
     }
+    if let Some((status, code)) = *s.query_error.lock() {
+        return s.error(status, code, "scripted");
+    }
     let o = s.orders.lock().get(&no).cloned();
     let mut r = match o {
         Some(o) => s.ok(&s.view(&no, &o)),
