@@ -26,7 +26,7 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
-    /// The reference merchant backend (SPEC B1–B6): serve, deduct.
+    /// The reference merchant backend (SPEC B0–B7): serve, deduct, payments, user, repayment-url.
     Backend(backend::Args),
     /// FaceID billing reconciliation (SPEC R1–R9): issue, sweep, pull, report, daily, migrate.
     Recon {
