@@ -4,8 +4,10 @@
 //!
 //! Every operation is a future that resolves when the vendor callback answers; the engine
 //! wraps each in a deadline (T1.1), so an implementation may hang (a dead service does).
-//! Unsolicited callbacks (recognition results, the init callback fired again on every
-//! reconnect) go to the listener set with [`FaceService::set_listener`].
+//! Unsolicited callbacks (recognition results, late answers after the library's timeout
+//! FAIL) go to the listener set with [`FaceService::set_listener`]. The request shapes are
+//! the library's (VENDOR-API.md, SPEC T2.4, T3.6, T7.10, T9): a proxy-only init map, the
+//! authed map on every call after rawdata, Integer `recog_mode`, String `total_fee`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -234,8 +236,9 @@ pub struct Credential {
 pub enum RecognitionEvent {
     /// `return_code == "FIRST_FRAME_CALLBACK"`: progress, not a result.
     FirstFrame,
-    /// Recognition failed; the service restarts recognition by itself (T7.1).
-    Failed { err_code: i64, need_restart_verify: bool },
+    /// Recognition failed (`err_code`, possibly negative; `need_restart_verify` may be
+    /// absent): hints keep recognising, other codes end the flow (`verify`, VENDOR-API §10).
+    Failed { err_code: i64, need_restart_verify: Option<bool> },
     /// Recognition succeeded and stopped by itself (T7.1).
     Recognised { need_ext_verify: bool, face_verify_id: String, users: Vec<UserInfo> },
 }
