@@ -154,7 +154,10 @@ impl TerminalConfig {
             const PROXY_KEYS: [&str; 7] = ["ip", "port", "user", "passwd", "proxy_type", "tcp_port", "perform_mode"];
             if !PROXY_KEYS.contains(&k.as_str()) {
                 // T2.4: the init map is proxy configuration only; merchant ids never go there.
-                return Err(Error::invalid_config("proxy", "only ip, port, user, passwd, proxy_type, tcp_port and perform_mode"));
+                return Err(Error::invalid_config(
+                    "proxy",
+                    "only ip, port, user, passwd, proxy_type, tcp_port and perform_mode",
+                ));
             }
             if v.len() > MAX_FIELD_LEN || v.chars().any(char::is_control) {
                 return Err(Error::invalid_config("proxy", "a value is too long or has control characters"));

@@ -341,7 +341,6 @@ impl SimFaceService {
     pub fn present(&self, next: Presence) {
         self.inner.state.lock().presence.push_back(next);
     }
-
 }
 
 /// The service's own feature refresh (T4.2), every `auto_refresh_every`, without callback.
@@ -368,4 +367,3 @@ fn spawn_auto_refresh(inner: &Arc<Inner>, life: u64) {
         });
     }
 }
-

@@ -498,7 +498,15 @@ impl Actor {
         let fee = req.map(|r| r.amount_fen);
         let timeout = (!gate).then(|| ms(self.t.flow_timeout_ms));
         let flow = Flow::new(id, id.0, mode, fee, now, timeout, ms(self.t.first_callback_timeout_ms));
-        self.flow = Some(FlowCtx { flow, start: reply, recog_waiters: Vec::new(), recognised: None, finish: None, cred: None, gate });
+        self.flow = Some(FlowCtx {
+            flow,
+            start: reply,
+            recog_waiters: Vec::new(),
+            recognised: None,
+            finish: None,
+            cred: None,
+            gate,
+        });
         let Some(authed) = self.authed.clone() else {
             // can_start checked the authinfo; a gate start checks it too.
             let _ = self.flow_event(Some(id), Input::StartAnswered(Err(VendorError::new(ReturnCode::Error, 0))));

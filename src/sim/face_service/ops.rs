@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::link::{self, Entered, Wake};
 use super::{
-    chance, fail, hang, recognition, sample, spawn_auto_refresh, Inner, InFlight, Latency, Presence, Session,
+    chance, fail, hang, recognition, sample, spawn_auto_refresh, InFlight, Inner, Latency, Presence, Session,
     SimFaceService, State, SIM_ERR_FEATURES_NOT_UPDATED, SIM_ERR_INIT_FAILED, SIM_ERR_INVALID_PARAM,
     SIM_ERR_UPDATE_FAILED,
 };
@@ -59,7 +59,13 @@ type Body<T> = Box<dyn FnOnce(&Arc<Inner>, &mut State) -> VResult<T> + Send>;
 
 impl SimFaceService {
     /// One operation through the library: `authed` is the map of a call after rawdata.
-    fn run<T: Send + 'static>(&self, op: Op, latency: Latency, authed: Option<Authed>, body: Body<T>) -> BoxFut<'_, VResult<T>> {
+    fn run<T: Send + 'static>(
+        &self,
+        op: Op,
+        latency: Latency,
+        authed: Option<Authed>,
+        body: Body<T>,
+    ) -> BoxFut<'_, VResult<T>> {
         let inner = self.inner.clone();
         Box::pin(async move {
             let entered = {
@@ -296,7 +302,8 @@ impl FaceService for SimFaceService {
             Some(p.authed),
             Box::new(move |_, s| {
                 s.require_init()?;
-                let matched = s.session.as_ref().and_then(|x| x.recognised.as_ref()).map(|m| (m.user, m.need_ext_verify));
+                let matched =
+                    s.session.as_ref().and_then(|x| x.recognised.as_ref()).map(|m| (m.user, m.need_ext_verify));
                 let Some((idx, need_ext)) = matched else {
                     // T7.3: "no user info"; the payment side counts a lost user.
                     s.stats.finish_without_recognition += 1;

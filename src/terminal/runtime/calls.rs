@@ -171,9 +171,8 @@ impl Actor {
 
     pub(super) fn spawn_update(&mut self) {
         if !self.updating {
-            self.updating = self.authed_call(Task::Update, Op::UpdateFeatures, true, |s, m| async move {
-                s.update_features(m).await
-            });
+            self.updating = self
+                .authed_call(Task::Update, Op::UpdateFeatures, true, |s, m| async move { s.update_features(m).await });
         }
     }
 
@@ -181,7 +180,8 @@ impl Actor {
     /// watchdog's heartbeat, T1.1).
     pub(super) fn spawn_check(&mut self) {
         if !self.checking {
-            self.checking = self.authed_call(Task::Check, Op::SdkInfo, false, |s, m| async move { s.sdk_info(m).await });
+            self.checking =
+                self.authed_call(Task::Check, Op::SdkInfo, false, |s, m| async move { s.sdk_info(m).await });
         }
     }
 }

@@ -11,6 +11,7 @@ use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, GATE_PAUSE};
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::terminal::auth_info;
+use crate::terminal::backend::PaymentRequest;
 use crate::terminal::engine::Recognition;
 use crate::terminal::face_service::{
     Credential, Op, RecognitionEvent, ReturnCode, SdkInfo, ServiceEvent, UserInfo, VendorError, ERR_INITIALISING,
@@ -24,7 +25,6 @@ use crate::terminal::preview::PreviewAction;
 use crate::terminal::restart::RestartAdvice;
 use crate::terminal::sequence::SeqStep;
 use crate::terminal::verify::{Action, Input, Outcome};
-use crate::terminal::backend::PaymentRequest;
 
 impl Actor {
     pub(super) fn outbox_timing(&self) -> crate::terminal::outbox::OutboxTiming {
