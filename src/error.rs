@@ -93,6 +93,9 @@ pub enum Error {
     Store(#[from] rusqlite::Error),
     #[error("face service {op:?} failed: {return_code} err_code={err_code}")]
     Vendor { op: Op, return_code: String, err_code: i64 },
+    /// A vendor answer with a missing or ill-typed key (never its value: it may be personal).
+    #[error("face service {op:?} answered with a missing or ill-typed `{key}`")]
+    BadAnswer { op: Op, key: &'static str },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -120,7 +123,7 @@ impl Error {
             Error::Network(_) => ErrorCode::Network,
             Error::Backend { .. } => ErrorCode::Backend,
             Error::Store(_) => ErrorCode::Store,
-            Error::Vendor { .. } => ErrorCode::Vendor,
+            Error::Vendor { .. } | Error::BadAnswer { .. } => ErrorCode::Vendor,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -98,14 +98,26 @@ impl ReturnCode {
 pub struct VendorError {
     pub return_code: ReturnCode,
     pub err_code: i64,
+    /// The answer itself was malformed: this key was missing or ill-typed.
+    pub bad_key: Option<&'static str>,
 }
+
+/// `err_code` of a malformed vendor answer (not a vendor code): see [`VendorError::bad_answer`].
+pub const ERR_BAD_ANSWER: i64 = 990_100_002;
 
 impl VendorError {
     pub fn new(return_code: ReturnCode, err_code: i64) -> Self {
-        VendorError { return_code, err_code }
+        VendorError { return_code, err_code, bad_key: None }
+    }
+    /// A vendor answer with a missing or ill-typed `key` (never a panic, never a credential).
+    pub fn bad_answer(key: &'static str) -> Self {
+        VendorError { return_code: ReturnCode::Error, err_code: ERR_BAD_ANSWER, bad_key: Some(key) }
     }
     pub fn into_error(self, op: Op) -> crate::Error {
-        crate::Error::Vendor { op, return_code: self.return_code.as_str().into(), err_code: self.err_code }
+        match self.bad_key {
+            Some(key) => crate::Error::BadAnswer { op, key },
+            None => crate::Error::Vendor { op, return_code: self.return_code.as_str().into(), err_code: self.err_code },
+        }
     }
 }
 

@@ -370,6 +370,12 @@ impl Actor {
                 let a = self.life.start();
                 if self.is_open() {
                     let _ = r.send(Ok(()));
+                } else if self.auth.is_mismatch() {
+                    // T3.5: a configuration error; T3.6: nothing runs without an authinfo.
+                    let _ = r.send(Err(Error::ConfigMismatch("organization_id does not belong to mch_id".into())));
+                } else if self.seq.step() == crate::terminal::sequence::SeqStep::AuthInfo && !self.fetching_auth {
+                    // The sequence waits for an authinfo whose fetch failed (retried with backoff).
+                    let _ = r.send(Err(Error::AuthInfoUnavailable("authinfo fetch failed; retrying".into())));
                 } else {
                     self.init_waiters.push(r);
                 }

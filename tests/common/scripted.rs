@@ -35,7 +35,10 @@ pub struct Scripted {
     pub recognise_after: Mutex<Duration>,
     /// Every call in order, with the authinfo it carried (`None`: no authed map).
     pub log: Mutex<Vec<(Op, Option<String>)>>,
+    pub last_init: Mutex<Option<InitParams>>,
     pub last_finish: Mutex<Option<FinishParams>>,
+    /// `UserInfo.status` of the user finish answers (default `FS_NORMAL`).
+    pub status: Mutex<String>,
     pub last_credential: Mutex<Option<CredentialParams>>,
     /// Calls outstanding now, and the most ever outstanding at once (T9).
     pub outstanding: AtomicU64,
@@ -55,6 +58,7 @@ impl Scripted {
     pub fn new() -> Arc<Self> {
         let s = Scripted::default();
         *s.recognise_after.lock() = Duration::from_millis(800);
+        *s.status.lock() = "FS_NORMAL".into();
         Arc::new(s)
     }
 
@@ -91,9 +95,10 @@ impl FaceService for Scripted {
     fn set_listener(&self, tx: UnboundedSender<ServiceEvent>) {
         *self.listener.lock() = Some(tx);
     }
-    fn init(&self, _p: InitParams) -> BoxFut<'_, VResult<()>> {
+    fn init(&self, p: InitParams) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
             let _o = self.enter(Op::Init, None);
+            *self.last_init.lock() = Some(p);
             self.gate().await;
             self.init_calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -183,7 +188,7 @@ impl FaceService for Scripted {
             let _o = self.enter(Op::Finish, Some(&p.authed));
             *self.last_finish.lock() = Some(p);
             self.gate().await;
-            Ok(user())
+            Ok(UserInfo { status: self.status.lock().clone(), ..user() })
         })
     }
     fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>> {

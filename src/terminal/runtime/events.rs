@@ -153,6 +153,9 @@ impl Actor {
                         tracing::error!("organization_id does not belong to mch_id: authinfo refresh stopped");
                         self.auth.on_mismatch();
                         self.authed = None;
+                        self.answer_init(Err(Error::ConfigMismatch(
+                            "organization_id does not belong to mch_id".into(),
+                        )));
                         let _ = self.store.kv_delete(auth_info::STORE_KEY);
                         self.emit(EngineEvent::ConfigMismatch);
                     }
@@ -164,6 +167,13 @@ impl Actor {
                         };
                         self.auth.on_failed(now, ms(self.t.backoff_initial_ms), ms(self.t.backoff_max_ms));
                         self.emit(EngineEvent::AuthInfoFailed { code });
+                        if self.seq.step() == SeqStep::AuthInfo {
+                            // T3.6: nothing after rawdata runs without an authinfo; init's
+                            // callers hear why now (the fetch is retried with backoff).
+                            self.answer_init(Err(Error::AuthInfoUnavailable(format!(
+                                "authinfo fetch failed: {code:?}"
+                            ))));
+                        }
                     }
                     Ok(_) => {}
                 }
