@@ -512,6 +512,9 @@ fn clone_err(e: &Error) -> Error {
             Error::Vendor { op: *op, return_code: return_code.clone(), err_code: *err_code }
         }
         Error::CallTimeout { op, after } => Error::CallTimeout { op: *op, after: *after },
+        Error::ConfigMismatch(m) => Error::ConfigMismatch(m.clone()),
+        Error::AuthInfoUnavailable(m) => Error::AuthInfoUnavailable(m.clone()),
+        Error::BadAnswer { op, key } => Error::BadAnswer { op: *op, key },
         other => Error::Internal(other.to_string()),
     }
 }
