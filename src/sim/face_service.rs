@@ -113,6 +113,8 @@ struct State {
     /// The restarted service was initialised by the library alone: until the SDK's own
     /// sequence updated features again, it refuses `getSdkInfo` and verification with 620.
     needs_sequence: bool,
+    /// The call being answered was replayed by the library after a reconnect.
+    replaying: bool,
 }
 
 impl State {
@@ -136,6 +138,17 @@ impl State {
         } else {
             self.stats.not_initialised_answers += 1;
             Err(VendorError::new(ReturnCode::Fail, ERR_NOT_INITIALISED))
+        }
+    }
+
+    /// An ordering error reached the service. A call the library replayed to a restarted
+    /// service (made before anyone could know of the restart, VENDOR-API §3.3) is counted
+    /// apart: it is the library's replay, not the engine's order.
+    fn count_violation(&mut self, counter: impl FnOnce(&mut SimStats) -> &mut u64) {
+        if self.replaying {
+            self.stats.replayed_to_restarted += 1;
+        } else {
+            *counter(&mut self.stats) += 1;
         }
     }
 
@@ -248,6 +261,7 @@ impl SimFaceService {
             stats: SimStats::default(),
             link: link::LinkState::default(),
             needs_sequence: false,
+            replaying: false,
         };
         Arc::new(SimFaceService { inner: Arc::new(Inner { cfg, clock, state: Mutex::new(state) }) })
     }

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_recovery;
 pub mod demo;
 pub mod face_service;
 #[cfg(feature = "recon")]

@@ -44,6 +44,8 @@ use crate::terminal::verify::{Flow, FlowId, FlowMode, Input};
 const PREVIEW_SETTLE: Duration = Duration::from_millis(300);
 /// Gate mode: pause between a recognition and the next `startVerify`.
 const GATE_PAUSE: Duration = Duration::from_millis(200);
+/// Gate mode: the heartbeat period (`getSdkInfo`) while a gate runs (T1.1, T1.3).
+const GATE_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A vendor call's tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +145,7 @@ pub(crate) struct Actor {
     last_flow: Option<Flow>,
     gate_wanted: bool,
     gate_at: Option<Instant>,
+    gate_check_at: Option<Instant>,
     init_waiters: Vec<Reply<()>>,
     fetching_auth: bool,
     /// Raw data for a refresh is being asked for (not a sequence step).
@@ -207,6 +210,7 @@ impl Actor {
             last_flow: None,
             gate_wanted: false,
             gate_at: None,
+            gate_check_at: None,
             init_waiters: Vec::new(),
             fetching_auth: false,
             refreshing_raw: false,
@@ -298,11 +302,15 @@ impl Actor {
             self.life.poll_timeout(),
             self.flow.as_ref().and_then(|c| c.flow.poll_timeout()),
             open.then(|| self.features.poll_timeout()).flatten(),
-            (ready && !self.fetching_auth).then(|| self.auth.refresh_at()).flatten(),
+            // The refresh asks for raw data, which the sequence does itself until it has.
+            (ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata())
+                .then(|| self.auth.refresh_at())
+                .flatten(),
             open.then(|| self.preview.poll_timeout()).flatten(),
             // Only when it can act: a gate start that waits for the link or the first
             // feature update is resumed by those answers, not by spinning on the clock.
             (open && self.features.ready() && self.flow.is_none()).then_some(self.gate_at).flatten(),
+            (open && self.gate_wanted).then_some(self.gate_check_at).flatten(),
             Some(now + self.restart.poll_timeout(self.deps.clock.wall())),
         ]
         .into_iter()

@@ -216,6 +216,9 @@ pub struct SimStats {
     /// T7.10: credentials asked with a `recog_mode` that does not match the finish (phone
     /// entered or not) or a `total_fee` that is not a positive integer String.
     pub credential_bad_params: u64,
+    /// Finish or credential calls the library replayed to a restarted service (which has
+    /// no session any more) and that it refused: the library's doing, not an engine order.
+    pub replayed_to_restarted: u64,
 }
 
 const OPS: usize = Op::ALL.len();

@@ -76,16 +76,19 @@ impl SimFaceService {
                 }
                 link::enter(&mut s, op)
             };
+            let mut replayed = false;
             if let Entered::Slot(mut rx) = entered {
                 match rx.recv().await {
-                    Some(Wake::Go) => {}
+                    Some(Wake::Go) => replayed = true,
                     Some(Wake::Fail(code)) => {
                         // T9: FAIL now, and the call stays: its real answer follows.
                         let late = inner.clone();
                         tokio::spawn(async move {
                             if let Some(Wake::Go) = rx.recv().await {
                                 let mut s = late.state.lock();
+                                s.replaying = true;
                                 let _ = answer(&late, &mut s, authed.as_ref(), body);
+                                s.replaying = false;
                                 s.stats.late_answers_after_fail += 1;
                                 s.emit(ServiceEvent::LateAnswer { op });
                             }
@@ -97,7 +100,10 @@ impl SimFaceService {
                 }
             }
             let mut s = wait_latency(&inner, latency).await;
-            answer(&inner, &mut s, authed.as_ref(), body)
+            s.replaying = replayed;
+            let r = answer(&inner, &mut s, authed.as_ref(), body);
+            s.replaying = false;
+            r
         })
     }
 }
@@ -306,7 +312,7 @@ impl FaceService for SimFaceService {
                     s.session.as_ref().and_then(|x| x.recognised.as_ref()).map(|m| (m.user, m.need_ext_verify));
                 let Some((idx, need_ext)) = matched else {
                     // T7.3: "no user info"; the payment side counts a lost user.
-                    s.stats.finish_without_recognition += 1;
+                    s.count_violation(|st| &mut st.finish_without_recognition);
                     return Err(fail(ReturnCode::Fail, ERR_NO_USER_INFO));
                 };
                 let user = &s.users[idx].user;
@@ -338,11 +344,11 @@ impl FaceService for SimFaceService {
                 };
                 if stopped {
                     // T7.5: the payment side would count a cancelled flow as a lost payment.
-                    s.stats.credential_after_stop += 1;
+                    s.count_violation(|st| &mut st.credential_after_stop);
                 }
                 let Some((idx, with_phone)) = finished.filter(|(i, _)| s.users[*i].user.user_id == user_id) else {
                     // T7.4: "userId is empty".
-                    s.stats.credential_without_finish += 1;
+                    s.count_violation(|st| &mut st.credential_without_finish);
                     return Err(fail(ReturnCode::Fail, ERR_NO_USER_INFO));
                 };
                 // T7.10: recog_mode 1 exactly when a phone was entered; total_fee a String of

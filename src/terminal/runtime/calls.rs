@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{ms, Actor, Answer, Done, Fail, MakeCall, Queued, Task};
 use crate::terminal::backend::AuthInfoRequest;
 use crate::terminal::face_service::{Authed, FaceService, Op, VResult};
-use crate::terminal::sequence::SeqAction;
+use crate::terminal::sequence::{SeqAction, SeqStep};
 
 impl Actor {
     /// Starts a future that is not a vendor call (the backend fetch): not queued.
@@ -98,6 +98,11 @@ impl Actor {
     pub(super) fn abandon_calls(&mut self) {
         self.queue.clear();
         self.outstanding = None;
+    }
+
+    /// The sequence got its raw data (an authinfo refresh may ask for more).
+    pub(super) fn past_rawdata(&self) -> bool {
+        !matches!(self.seq.step(), SeqStep::Idle | SeqStep::RawData)
     }
 
     /// Verification is open: link up and the whole start-up sequence answered.

@@ -7,7 +7,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, GATE_PAUSE};
+use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, GATE_HEARTBEAT, GATE_PAUSE};
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::terminal::auth_info;
@@ -79,7 +79,10 @@ impl Actor {
                         .answer_init(Err(Error::CallTimeout { op: Op::Init, after: ms(self.t.slow_call_timeout_ms) })),
                     _ => {}
                 }
-                let a = self.life.on_init_answered(r, now);
+                let a = match r {
+                    Err(None) => self.life.on_init_timed_out(now),
+                    r => self.life.on_init_answered(r, now),
+                };
                 self.link(a);
             }
             (Task::Update, r) => {
@@ -433,8 +436,7 @@ impl Actor {
         if self.flow.as_ref().and_then(|c| c.flow.poll_timeout()).is_some_and(|t| now >= t) {
             let _ = self.flow_event(None, Input::Tick);
         }
-        let past_rawdata = !matches!(self.seq.step(), SeqStep::Idle | SeqStep::RawData);
-        if self.life.is_ready() && past_rawdata && !self.fetching_auth && self.auth.fetch_due(now) {
+        if self.life.is_ready() && self.past_rawdata() && !self.fetching_auth && self.auth.fetch_due(now) {
             self.start_refresh();
         }
         if self.is_open() {
@@ -445,6 +447,12 @@ impl Actor {
             }
             if let Some(a) = self.preview.poll(now) {
                 self.on_preview(a);
+            }
+            if self.gate_wanted && self.gate_check_at.is_none_or(|t| now >= t) {
+                // T1.3: a gate waits for faces without any call of its own, so a heartbeat
+                // finds a restarted service within seconds, not at the next minute's check.
+                self.gate_check_at = Some(now + GATE_HEARTBEAT);
+                self.spawn_check();
             }
             if self.gate_at.is_some_and(|t| now >= t) && self.flow.is_none() {
                 self.gate_at = None;
@@ -471,10 +479,12 @@ impl Actor {
     pub(super) fn publish(&mut self) {
         let now = self.now();
         let flow_running = self.pay_flow_running();
+        let open = self.is_open();
         let h = &mut self.h;
         h.flow_running = flow_running;
         h.state = self.life.state();
-        h.features_ready = self.features.ready();
+        // Verification opens when the whole start-up sequence answered (T3.6, T4.1).
+        h.features_ready = open;
         h.features_stale = self.features.is_stale();
         h.last_feature_update_unix_ms = self.features.last_update_ms();
         let authinfo_valid_for = self.auth.remaining(now);
