@@ -8,6 +8,8 @@ plugins {
 android {
     namespace = "io.facepay.sample"
     compileSdk = 35
+    // Pinned: the NDK that scripts/build-android.sh links with (16 KB page alignment, r27).
+    ndkVersion = "27.2.12479018"
     defaultConfig {
         applicationId = "io.facepay.sample"
         minSdk = 24

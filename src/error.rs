@@ -2,10 +2,11 @@
 //! conversions; [`Error::code`] maps it onto the stable public [`ErrorCode`] that crosses
 //! JNI and the CLI. `Display` never carries personal data (phone, id number, name,
 //! authinfo, face token): variants hold codes, operation names and field names only.
+//!
+//! This is the shared core: it names no product's types. A vendor operation or a verify
+//! step travels as its name (`Op::name()`, `Step::name()` in the terminal), not as a type.
 
 use std::time::Duration;
-
-use crate::terminal::face_service::Op;
 
 /// Stable numeric error codes. Never renumber: integrators switch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -42,19 +43,6 @@ impl ErrorCode {
     }
 }
 
-/// A step of the verify flow, as named in ordering errors (T7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Step {
-    Start,
-    Recognition,
-    ExtVerify,
-    Finish,
-    Credential,
-    Stop,
-    /// The flow has ended: no further call is legal.
-    Ended,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid argument `{field}`: {reason}")]
@@ -67,14 +55,16 @@ pub enum Error {
     NotInitialised,
     #[error("the face service is disconnected; reconnecting")]
     ServiceDisconnected,
-    #[error("face service call {op:?} did not answer within {after:?}")]
-    CallTimeout { op: Op, after: Duration },
+    /// `op`: the vendor operation's name.
+    #[error("face service call {op} did not answer within {after:?}")]
+    CallTimeout { op: &'static str, after: Duration },
     #[error("features were not updated since init: verification is refused until the first update answers")]
     FeaturesNotReady,
     #[error("the engine is closed")]
     Closed,
-    #[error("out of order: expected {expected:?}, got {got:?}")]
-    OutOfOrder { expected: Step, got: Step },
+    /// T7: the names of the verify steps expected and called.
+    #[error("out of order: expected {expected}, got {got}")]
+    OutOfOrder { expected: &'static str, got: &'static str },
     #[error("a flow is already running")]
     FlowBusy,
     #[error("the flow timed out after {0:?}")]
@@ -91,11 +81,12 @@ pub enum Error {
     Backend { status: u16, code: String },
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
-    #[error("face service {op:?} failed: {return_code} err_code={err_code}")]
-    Vendor { op: Op, return_code: String, err_code: i64 },
+    /// `op`: the vendor operation's name.
+    #[error("face service {op} failed: {return_code} err_code={err_code}")]
+    Vendor { op: &'static str, return_code: String, err_code: i64 },
     /// A vendor answer with a missing or ill-typed key (never its value: it may be personal).
-    #[error("face service {op:?} answered with a missing or ill-typed `{key}`")]
-    BadAnswer { op: Op, key: &'static str },
+    #[error("face service {op} answered with a missing or ill-typed `{key}`")]
+    BadAnswer { op: &'static str, key: &'static str },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -137,6 +128,7 @@ impl Error {
     }
 }
 
+#[cfg(feature = "http")]
 impl From<reqwest::Error> for Error {
     fn from(e: reqwest::Error) -> Self {
         // reqwest's Display may carry the URL but never a body: no personal data.
@@ -196,7 +188,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         assert_eq!(Error::FlowBusy.code().as_u32(), 301);
-        let e = Error::OutOfOrder { expected: Step::Recognition, got: Step::Finish };
+        let e = Error::OutOfOrder { expected: "Recognition", got: "Finish" };
         assert_eq!(e.code(), ErrorCode::OutOfOrder);
         assert_eq!(e.to_string(), "out of order: expected Recognition, got Finish");
     }

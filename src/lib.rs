@@ -15,11 +15,12 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod store;
+pub mod wire;
 
 #[cfg(feature = "terminal")]
 pub mod terminal;
 
-#[cfg(feature = "sim")]
+#[cfg(any(feature = "sim", feature = "mock"))]
 pub mod sim;
 
 #[cfg(feature = "recon")]

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use common::scripted::{FakeBackend, Scripted};
 use facepay::clock::VirtualClock;
-use facepay::config::TerminalConfig;
-use facepay::error::{ErrorCode, Secret, Step};
+use facepay::error::{ErrorCode, Secret};
+use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::face_service::Surface;
 use facepay::terminal::health::EngineEvent;
@@ -81,7 +81,7 @@ async fn t7_3_t7_4_out_of_order_calls_are_refused_locally() {
     ready(&t).await;
     let f = t.start_flow(pay()).await.expect("start");
     let e = t.finish(f).await.expect_err("finish before recognition");
-    assert!(matches!(e, Error::OutOfOrder { expected: Step::Recognition, got: Step::Finish }));
+    assert!(matches!(e, Error::OutOfOrder { expected: "Recognition", got: "Finish" }));
     let e = t.credential(f).await.expect_err("credential before finish");
     assert_eq!(e.code(), ErrorCode::OutOfOrder);
     assert!(matches!(t.start_flow(pay()).await, Err(Error::FlowBusy)));
@@ -299,7 +299,7 @@ async fn t7_2_flow_timeout_ends_with_a_clear_error() {
     let e = t.wait_recognition(f).await.expect_err("still timed out");
     assert_eq!(e.code(), ErrorCode::FlowTimeout, "asking again tells how the flow ended");
     let e = t.credential(f).await.expect_err("T7.5: nothing after a timeout");
-    assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, got: Step::Credential }));
+    assert!(matches!(e, Error::OutOfOrder { expected: "Ended", got: "Credential" }));
 }
 
 #[tokio::test(start_paused = true)]
@@ -310,7 +310,7 @@ async fn t7_6_ext_verify_is_required_when_asked() {
     let f = t.start_flow(pay()).await.expect("start");
     assert!(t.wait_recognition(f).await.expect("recognised").need_ext_verify);
     let e = t.finish(f).await.expect_err("ext verify first");
-    assert!(matches!(e, Error::OutOfOrder { expected: Step::ExtVerify, got: Step::Finish }));
+    assert!(matches!(e, Error::OutOfOrder { expected: "ExtVerify", got: "Finish" }));
     t.ext_verify(f, Secret::new("0000")).await.expect("ext");
     t.finish(f).await.expect("finish");
     t.stop(f).await.expect("cancel after finish");

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use common::scripted::{FakeBackend, Scripted};
 use facepay::clock::VirtualClock;
-use facepay::config::TerminalConfig;
 use facepay::error::{ErrorCode, Secret};
+use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::face_service::{Op, RecogMode, ERR_USER_STATUS_ABNORMAL};
 use facepay::terminal::health::EngineEvent;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::scripted::FakeBackend;
-use facepay::config::TerminalConfig;
 use facepay::sim::face_service::{Presence, SimConfig, SimFaceService};
+use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::health::EngineEvent;
 use facepay::terminal::lifecycle::LinkState;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::scripted::FakeBackend;
-use facepay::config::TerminalConfig;
 use facepay::error::Secret;
 use facepay::sim::face_service::{Presence, SimConfig, SimFaceService};
+use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::face_service::ERR_FACE_NOT_RECOGNISED;
 use facepay::terminal::verify::FlowId;

@@ -6,16 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use facepay::clock::{unix_s, Clock, ManualClock};
 use facepay::merchant::client::{PlatformMode, WechatPayClient};
-use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine, Timer, VirtualTimer};
-use facepay::merchant::models::{FacepayUser, PresignRequest, StudentInfo, TradeState, UserUpdate};
+use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine};
+use facepay::merchant::models::{FacepayUser, Identification, PresignRequest, StudentInfo, TradeState, UserUpdate};
 use facepay::merchant::sign::{MerchantSigner, PlatformKeys};
 use facepay::merchant::users::UserRegistry;
 use facepay::merchant::MerchantError;
 use facepay::sim::wechatpay::{self, KeyMode, MockConfig, MockState, SigFault, Step};
 use facepay::store::Store;
 use facepay::store::StorePath;
-use facepay::terminal::backend::{PaymentRequest, PaymentState};
+use facepay::wire::{PaymentRequest, PaymentState};
 use facepay::Secret;
 use parking_lot::Mutex;
 
@@ -26,7 +27,7 @@ struct Fx {
     mock: Arc<MockState>,
     client: Arc<WechatPayClient>,
     engine: Arc<Engine>,
-    timer: Arc<VirtualTimer>,
+    clock: Arc<ManualClock>,
     log: Arc<Mutex<Vec<AttemptReport>>>,
 }
 
@@ -52,12 +53,16 @@ async fn fx(mode: KeyMode) -> Fx {
         KeyMode::Certificates => {
             PlatformMode::Certificates { apiv3_key: Secret::new(APIV3), refresh_every: Duration::from_secs(3600) }
         }
+        KeyMode::Migration => {
+            keys.insert(&mock.platform_serial, mock.platform_public_key());
+            PlatformMode::Certificates { apiv3_key: Secret::new(APIV3), refresh_every: Duration::from_secs(3600) }
+        }
     };
     let client = Arc::new(
         WechatPayClient::new(&format!("http://{addr}"), signer, keys, pmode, Duration::from_millis(400))
             .expect("client"),
     );
-    let timer = Arc::new(VirtualTimer(Mutex::new(1_800_000_000)));
+    let clock = Arc::new(ManualClock::at_unix_s(1_800_000_000));
     let params = DeductionParams {
         sp_appid: "wx0001".into(),
         sp_mchid: MCH.into(),
@@ -65,12 +70,15 @@ async fn fx(mode: KeyMode) -> Fx {
         business_product_id: 2,
         business_scene_id: 3,
         description: "lunch".into(),
+        device_ip: "10.0.0.7".into(),
+        sub_appid: None,
+        goods_tag: None,
     };
-    let engine = Engine::open(&StorePath::Memory, client.clone(), timer.clone(), params).expect("engine");
+    let engine = Engine::open(&StorePath::Memory, client.clone(), clock.clone(), params).expect("engine");
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     engine.set_observer(move |a| l.lock().push(a.clone()));
-    Fx { mock, client, engine, timer, log }
+    Fx { mock, client, engine, clock, log }
 }
 
 fn payment(key: &str, code: &str) -> PaymentRequest {
@@ -132,11 +140,8 @@ async fn b5_notpay_userpaying_retry_same_order_number() {
 #[tokio::test]
 async fn b5_notpay_retries_stop_after_24h() {
     let f = fx(KeyMode::PublicKey).await;
-    let t = f.timer.clone();
-    f.engine.set_observer(move |_| {
-        let now = t.now();
-        *t.0.lock() = now + 12 * 3600;
-    });
+    let t = f.clock.clone();
+    f.engine.set_observer(move |_| t.advance(Duration::from_secs(12 * 3600)));
     let (s, reason) = f.run("c1", vec![Step::Trade(TradeState::Notpay); 5]).await;
     assert_eq!((s, reason.as_deref()), (PaymentState::Failed, Some("EXPIRED_24H")));
     assert!(f.mock.ledger().is_empty());
@@ -175,14 +180,14 @@ async fn b5_system_error_at_most_five_retries_per_order_per_day() {
 #[tokio::test]
 async fn b5_ratelimit_backs_off_then_retries() {
     let f = fx(KeyMode::PublicKey).await;
-    let t0 = f.timer.now();
+    let t0 = unix_s(f.clock.wall());
     let steps = vec![
         Step::Error(429, "RATELIMIT_EXCEEDED"),
         Step::Error(429, "RATELIMIT_EXCEEDED"),
         Step::Trade(TradeState::Success),
     ];
     assert_eq!(f.run("c1", steps).await.0, PaymentState::Paid);
-    assert!(f.timer.now() >= t0 + 3, "waited 1 s then 2 s");
+    assert!(unix_s(f.clock.wall()) >= t0 + 3, "waited 1 s then 2 s");
     assert_eq!(f.orders().len(), 1);
 }
 
@@ -279,12 +284,16 @@ async fn b2_b4_sensitive_fields_are_encrypted_with_the_platform_key() {
         business_name: "canteen".into(),
         facepay_user: FacepayUser {
             out_user_id: "ou1".into(),
+            organization_id: "org1".into(),
             identification_name: Secret::new("张三"),
-            identification_number: Secret::new("110101200001011234"),
+            identification: Identification {
+                identification_type: "IDCARD".into(),
+                identification_number: Secret::new("110101200001011234"),
+            },
             phone: Secret::new("13800138000"),
         },
         limit_bank_card: None,
-        contract_mode: "LIMIT_NONE".into(),
+        contract_mode: Some("LIMIT_NONE".into()),
     };
     assert!(!f.client.presign(&p).await.expect("B4").presign_token.is_empty());
 }

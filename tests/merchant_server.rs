@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use facepay::clock::ManualClock;
 use facepay::merchant::config::BackendConfig;
-use facepay::merchant::engine::{Engine, VirtualTimer};
+use facepay::merchant::engine::Engine;
 use facepay::merchant::server::{router, Backend};
 use facepay::sim::wechatpay::{self, KeyMode};
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
@@ -42,9 +43,13 @@ async fn t3_5_b3_b5_reference_backend_protocol() {
     wechatpay::serve(mock.clone(), port).await.expect("serve");
     let cfg = BackendConfig::load(&dir.path().join("backend.json")).expect("config");
     let client = Arc::new(cfg.client().expect("client"));
-    let engine =
-        Engine::open(&StorePath::Memory, client.clone(), Arc::new(VirtualTimer::default()), cfg.deduction_params())
-            .expect("engine");
+    let engine = Engine::open(
+        &StorePath::Memory,
+        client.clone(),
+        Arc::new(ManualClock::at_unix_s(1_800_000_000)),
+        cfg.deduction_params(),
+    )
+    .expect("engine");
     let app = router(Backend::new(cfg, client, engine));
 
     // T3.5: refused locally, WeChat Pay never asked.

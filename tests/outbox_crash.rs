@@ -13,7 +13,8 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use facepay::sim::backend::{serve, SimBackend, SimBackendConfig};
+use facepay::sim::backend::http::serve;
+use facepay::sim::backend::{SimBackend, SimBackendConfig};
 use facepay::store::{Store, StorePath};
 use facepay::terminal::backend::PaymentRequest;
 use facepay::terminal::backend_http::HttpBackend;
@@ -167,7 +168,8 @@ fn outbox_crash_child() {
             backoff_max: Duration::from_millis(200),
             max_in_flight: 4,
         };
-        let h = Outbox::spawn(StorePath::File(db.clone()), backend, timing, tx).expect("spawn the outbox");
+        let h = Outbox::spawn(StorePath::File(db.clone()), backend, timing, Arc::new(facepay::clock::SystemClock), tx)
+            .expect("spawn the outbox");
         if mode == "resume" {
             assert!(h.pending().expect("pending") > 0, "there is something to resume");
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use facepay::clock::ManualClock;
 use facepay::recon::bill::{self, pull_day, pull_state};
 use facepay::recon::calendar::{format_date, parse_date};
 use facepay::recon::check::ChargedCodes;
@@ -38,6 +39,13 @@ fn cfg(details: u64, page: u64) -> MockConfig {
 fn past_day() -> NaiveDate {
     let now = facepay::clock::unix_ms(std::time::SystemTime::now());
     facepay::recon::calendar::latest_ready_day(now) - chrono::Duration::days(3)
+}
+
+/// A wall clock `behind_s` seconds behind the real one (a device with a skewed clock).
+fn skewed_clock(behind_s: u64) -> ManualClock {
+    let c = ManualClock::new(std::time::SystemTime::now());
+    c.jump_wall(false, Duration::from_secs(behind_s));
+    c
 }
 
 fn now_ms() -> i64 {
@@ -82,7 +90,7 @@ async fn tc3_mock_rejects_bad_and_expired_signatures_without_retry() {
     let e = bad.get_bill_page(&format_date(past_day()), None, 0).await.unwrap_err();
     assert_eq!(e.api_code(), Some("AuthFailure.SignatureFailure"));
     assert_eq!(m.state.requests(), 1, "AuthFailure is never retried");
-    let skew = client(&m).with_time_source(Arc::new(|| now_ms() / 1000 - 600));
+    let skew = client(&m).with_clock(Arc::new(skewed_clock(600)));
     let e = skew.get_bill_page(&format_date(past_day()), None, 0).await.unwrap_err();
     assert_eq!(e.api_code(), Some("AuthFailure.SignatureExpire"));
     let unknown = FaceIdClient::new(&m.endpoint(), Credentials::new("AKIDother", "k")).expect("client");

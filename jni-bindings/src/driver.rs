@@ -33,7 +33,6 @@ use tokio::sync::oneshot;
 use facepay::terminal::face_service::{
     Authed, BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, RecognitionEvent,
     ReturnCode, SdkInfo, ServiceEvent, Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_BAD_ANSWER,
-    ERR_NO_USER_INFO,
 };
 use facepay::Secret;
 

@@ -9,10 +9,9 @@ use jni::objects::{JClass, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
-use facepay::config::TerminalConfig;
-use facepay::sim::backend::{SimBackend, SimBackendConfig};
 use facepay::terminal::backend_http::HttpBackend;
 use facepay::terminal::blocking::block_on;
+use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
 use facepay::terminal::face_service::{FaceService, Surface};
 use facepay::terminal::verify::FlowId;
@@ -74,21 +73,14 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
         let json = req_string(env, &config, "config")?;
         let cfg = TerminalConfig::from_json(&json)?;
         let service: Arc<dyn FaceService> = match (sim, driver) {
-            (s, 0) if s != 0 => {
-                // SAFETY: a live Sim_create handle.
-                unsafe { handles::borrow::<facepay::sim::face_service::SimFaceService>(s, "simulator")? }
-            }
+            // SAFETY: a live Sim_create handle (only a `simulator` build creates one).
+            (s, 0) if s != 0 => unsafe { crate::sim_natives::service_from_handle(s)? },
             // SAFETY: a live Driver_create handle.
             (0, d) if d != 0 => unsafe { service_from_handle(d)? },
             _ => return Err(illegal_arg("exactly one of a simulator and a driver is needed")),
         };
         let deps = if simulated_backend {
-            let backend = SimBackend::new(SimBackendConfig {
-                mch_id: cfg.mch_id.clone(),
-                organizations: vec![cfg.organization_id.clone()],
-                ..SimBackendConfig::default()
-            });
-            Deps::new(service, backend.clone(), backend)
+            crate::sim_natives::simulated_backend(&cfg, service)?
         } else {
             let http = Arc::new(HttpBackend::new(&cfg.backend_url, Duration::from_millis(cfg.timing.call_timeout_ms))?);
             Deps::new(service, http.clone(), http)

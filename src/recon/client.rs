@@ -12,8 +12,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{ReconError, ReconResult};
-use super::models::*;
+use super::models::{
+    DetectAuthRequest, DetectAuthResponse, Envelope, ErrorProbe, GetDetectInfoEnhancedRequest,
+    GetDetectInfoEnhancedResponse, GetWeChatBillDetailsRequest, GetWeChatBillDetailsResponse,
+};
 use super::tc3;
+use crate::clock::{unix_s, Clock, SystemClock};
 use crate::error::Secret;
 
 pub const DEFAULT_ENDPOINT: &str = "https://faceid.tencentcloudapi.com";
@@ -80,9 +84,6 @@ impl RetryPolicy {
     }
 }
 
-/// Wall clock in unix seconds, replaceable for tests (signature expiry).
-pub type TimeSource = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 #[derive(Clone)]
 pub struct FaceIdClient {
     http: reqwest::Client,
@@ -90,7 +91,8 @@ pub struct FaceIdClient {
     host: String,
     creds: Credentials,
     retry: RetryPolicy,
-    now: TimeSource,
+    /// Signature timestamps (wall time) and retry waits; replaceable for tests.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for FaceIdClient {
@@ -122,7 +124,7 @@ impl FaceIdClient {
             host,
             creds,
             retry: RetryPolicy::default(),
-            now: Arc::new(|| crate::clock::unix_ms(std::time::SystemTime::now()) / 1000),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -131,8 +133,8 @@ impl FaceIdClient {
         self
     }
 
-    pub fn with_time_source(mut self, now: TimeSource) -> Self {
-        self.now = now;
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -150,7 +152,7 @@ impl FaceIdClient {
                 Err(e) => match self.retry.next(attempt, &e) {
                     Some(wait) => {
                         tracing::debug!(action, attempt, code = e.api_code(), "retrying FaceID call");
-                        tokio::time::sleep(wait).await;
+                        self.clock.sleep(wait).await;
                         attempt += 1;
                     }
                     None => return Err(e),
@@ -160,7 +162,7 @@ impl FaceIdClient {
     }
 
     async fn call_once<Resp: DeserializeOwned>(&self, action: &str, body: &[u8]) -> ReconResult<Resp> {
-        let ts = (self.now)();
+        let ts = unix_s(self.clock.wall()) as i64;
         let (_, auth) = tc3::sign(
             &self.creds.secret_id,
             self.creds.secret_key.expose(),

@@ -1,8 +1,8 @@
 //! A mock of the merchant backend's terminal-facing protocol (DESIGN "Contracts",
 //! `docs/merchant-protocol.md`), standing in until the reference backend exists. One
 //! [`SimBackend`] holds the state; it implements [`AuthInfoSource`] and [`PaymentBackend`]
-//! in process (tokio sleeps only, so the demo runs under the paused clock) and [`serve`]
-//! exposes the same state over HTTP with axum. It enforces T3.5 (an organisation of
+//! in process (tokio sleeps only, so the demo runs under the paused clock) and
+//! [`http::serve`] (feature `mock`) exposes the same state over HTTP with axum. It enforces T3.5 (an organisation of
 //! another merchant → 400 `ORG_MCH_MISMATCH`), keeps the B3 TTL itself (`expires_in`),
 //! deduplicates payments by idempotency key (same key → same `payment_id`; same key with
 //! another body → 409 `IDEMPOTENCY_KEY_REUSED`), injects faults (offline, random 500s
@@ -10,25 +10,19 @@
 //! counts everything in [`SimBackendStats`] so tests can prove "exactly once, none lost".
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result, Secret};
-use crate::terminal::backend::{
-    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, PaymentBackend, PaymentRequest, PaymentState, PaymentStatus,
+use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
+use crate::wire::{
+    error_from_answer, AuthInfoGrant, AuthInfoRequest, BoxFut, PaymentRequest, PaymentState, PaymentStatus,
+    CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH,
 };
-use crate::terminal::backend_http::{error_from_answer, ErrorBody, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
-use crate::terminal::face_service::BoxFut;
 
 /// How the simulated backend behaves.
 #[derive(Debug, Clone)]
@@ -307,45 +301,8 @@ impl PaymentBackend for SimBackend {
     }
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).expect("refusal statuses are valid HTTP statuses");
-        let body = ErrorBody { code: self.code.to_string(), message: format!("simulated backend: {}", self.code) };
-        (status, Json(body)).into_response()
-    }
-}
-
-async fn h_authinfo(State(b): State<Arc<SimBackend>>, Json(req): Json<AuthInfoRequest>) -> Response {
-    b.do_authinfo(req).await.map(Json).into_response()
-}
-
-async fn h_submit(State(b): State<Arc<SimBackend>>, Json(req): Json<PaymentRequest>) -> Response {
-    b.do_submit(req).await.map(Json).into_response()
-}
-
-async fn h_status(State(b): State<Arc<SimBackend>>, Path(id): Path<String>) -> Response {
-    b.do_status(id).await.map(Json).into_response()
-}
-
-/// Serves `backend` over HTTP at `addr` (port 0 = any free port). Returns the bound
-/// address and the server task (abort it to stop).
-pub async fn serve(backend: Arc<SimBackend>, addr: SocketAddr) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = Router::new()
-        .route("/facepay/v1/authinfo", post(h_authinfo))
-        .route("/facepay/v1/payments", post(h_submit))
-        .route("/facepay/v1/payments/{payment_id}", get(h_status))
-        .with_state(backend);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::invalid_config("addr", format!("cannot bind {addr}: {e}")))?;
-    let local = listener.local_addr().map_err(|e| Error::Internal(format!("local_addr: {e}")))?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "sim backend server stopped");
-        }
-    });
-    Ok((local, task))
-}
+#[cfg(feature = "mock")]
+pub mod http;
 
 #[cfg(test)]
 mod tests;

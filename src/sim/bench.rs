@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::TerminalConfig;
 use crate::error::Secret;
 use crate::error::{Error, Result};
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState, PaymentStatus};
 use crate::terminal::blocking;
+use crate::terminal::config::TerminalConfig;
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
 use crate::terminal::face_service::{BoxFut, UserInfo};
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::config::TerminalConfig;
 use crate::error::{Error, Result};
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
+use crate::terminal::config::TerminalConfig;
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
 use crate::terminal::health::EngineEvent;
 

@@ -17,14 +17,16 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::clock::VirtualClock;
-use crate::config::TerminalConfig;
 use crate::error::{Error, Result, Secret};
 #[cfg(not(feature = "merchant"))]
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
+pub use crate::sim::wechatpay_side::WechatPaySide;
+use crate::terminal::config::TerminalConfig;
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
 use crate::terminal::health::{EngineEvent, Health};
 use crate::terminal::verify::Outcome;
+use crate::wire::PaymentState;
 
 /// With `merchant`, terminals pay through the reference backend and the mock WeChat Pay
 /// (B1–B6); without it, through the protocol mock [`crate::sim::backend::SimBackend`].
@@ -34,12 +36,12 @@ type DemoBackend = crate::sim::reference_stack::ReferenceStack;
 type DemoBackend = SimBackend;
 
 #[cfg(feature = "merchant")]
-fn demo_backend(seed: u64) -> Result<Arc<DemoBackend>> {
-    crate::sim::reference_stack::ReferenceStack::for_demo(seed)
+fn demo_backend(seed: u64, clock: Arc<VirtualClock>) -> Result<Arc<DemoBackend>> {
+    crate::sim::reference_stack::ReferenceStack::for_demo(seed, clock)
 }
 
 #[cfg(not(feature = "merchant"))]
-fn demo_backend(seed: u64) -> Result<Arc<DemoBackend>> {
+fn demo_backend(seed: u64, _clock: Arc<VirtualClock>) -> Result<Arc<DemoBackend>> {
     Ok(SimBackend::new(SimBackendConfig {
         seed,
         latency: (Duration::from_millis(20), Duration::from_millis(150)),
@@ -57,22 +59,6 @@ fn wechatpay_side(b: &DemoBackend) -> Option<WechatPaySide> {
 #[cfg(not(feature = "merchant"))]
 fn wechatpay_side(_: &DemoBackend) -> Option<WechatPaySide> {
     None
-}
-
-/// The WeChat Pay side of the day (only with the reference backend).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct WechatPaySide {
-    /// Attempts (deductions and order queries) by outcome code.
-    pub by_outcome: BTreeMap<String, u64>,
-    /// Payments by final state (and failure reason).
-    pub payments: BTreeMap<String, u64>,
-    /// Deduction attempts beyond the first of each payment.
-    pub retries: u64,
-    pub order_queries: u64,
-    /// Orders or payments charged more than once in the mock's ledger.
-    pub charged_twice: u64,
-    /// PAID without a charge, or charged without PAID.
-    pub lost: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -203,7 +189,7 @@ pub async fn run(opts: &DemoOptions, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
     }
     let start_wall = UNIX_EPOCH + Duration::from_secs(DAY_START_UNIX);
     let clock = Arc::new(VirtualClock::starting_at(start_wall));
-    let backend = demo_backend(opts.seed)?;
+    let backend = demo_backend(opts.seed, clock.clone())?;
     let tally = Arc::new(Mutex::new(Tally {
         outcomes: BTreeMap::new(),
         refused: BTreeMap::new(),
@@ -429,8 +415,8 @@ fn summarise(
         authinfo_refreshes: sum(&|h| h.authinfo_refreshes),
         restart_planned: t.restart_planned,
         payments_queued: sum(&|h| h.payments_queued),
-        payments_paid: sum(&|h| h.payments_final.get("paid").copied().unwrap_or(0)),
-        payments_failed: sum(&|h| h.payments_final.get("failed").copied().unwrap_or(0)),
+        payments_paid: sum(&|h| h.payments_final.get(&PaymentState::Paid).copied().unwrap_or(0)),
+        payments_failed: sum(&|h| h.payments_final.get(&PaymentState::Failed).copied().unwrap_or(0)),
         payments_pending: sum(&pending),
         backend_unique_payments: b.payments_created,
         backend_duplicates_absorbed: b.duplicates,

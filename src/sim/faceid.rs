@@ -26,7 +26,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::recon::calendar::{self, day_start_ms, PullWindow};
-use crate::recon::models::*;
+use crate::recon::models::{
+    ChargeDetail, DetectAuthRequest, DetectAuthResponse, DetectDetail, DetectInfoText, Envelope,
+    GetDetectInfoEnhancedRequest, GetDetectInfoEnhancedResponse, GetWeChatBillDetailsRequest,
+    GetWeChatBillDetailsResponse, WeChatBillDetail,
+};
 use crate::recon::tc3;
 use gen::{h, token_id, BillGen, CursorCodec};
 

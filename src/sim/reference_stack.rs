@@ -14,21 +14,20 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::merchant::client::{PlatformMode, WechatPayClient};
 use crate::merchant::config::{BackendConfig, PlatformConfig};
-use crate::merchant::engine::{Engine, ScaledTimer};
+use crate::merchant::engine::Engine;
 use crate::merchant::server::Backend;
 use crate::merchant::sign::{MerchantSigner, PlatformKeys};
 use crate::sim::backend::SimBackendStats;
 use crate::sim::wechatpay::{self, FaultRates, InProcess, KeyMode, MockConfig, MockState};
 use crate::store::StorePath;
-use crate::terminal::backend::{
-    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, PaymentBackend, PaymentRequest, PaymentState, PaymentStatus,
-};
-use crate::terminal::face_service::BoxFut;
+use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
+use crate::wire::{AuthInfoGrant, AuthInfoRequest, BoxFut, PaymentRequest, PaymentState, PaymentStatus};
 
-pub use crate::sim::demo::WechatPaySide as DeductionSummary;
+pub use crate::sim::wechatpay_side::WechatPaySide as DeductionSummary;
 
 pub struct ReferenceStack {
     pub backend: Arc<Backend>,
@@ -44,7 +43,9 @@ const MCH: &str = "1900000100";
 
 impl ReferenceStack {
     /// The demo's stack: test keys generated now, WeChat Pay faults drawn from `seed`.
-    pub fn for_demo(seed: u64) -> Result<Arc<Self>> {
+    /// The merchant engine runs on `clock`, the demo's virtual day: its B5 waits and
+    /// business days are virtual time like the terminals'.
+    pub fn for_demo(seed: u64, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
         let key = crate::merchant::generate_test_key_pem();
         let signer = MerchantSigner::from_pem(MCH, "DEMOSERIAL", &key)?;
         let mock = MockState::new(MockConfig {
@@ -87,6 +88,7 @@ impl ReferenceStack {
             platform: PlatformConfig::PublicKey {
                 public_key_id: mock.platform_serial.clone(),
                 public_key_file: "in-memory".into(),
+                apiv3_key: None,
             },
             base_url: "http://wechatpay.invalid".into(),
             timeout_ms: 5000,
@@ -97,9 +99,14 @@ impl ReferenceStack {
             retry_delay_ms_per_s: 1000,
             business_product_id: 2,
             business_scene_id: 3,
+            backup_base_url: None,
+            device_ip: "127.0.0.1".into(),
+            sub_appid: None,
+            goods_tag: None,
+            query_organizations: false,
+            notify_path: "/facepay/v1/wechatpay/notify".into(),
         };
-        let engine =
-            Engine::open(&StorePath::Memory, client.clone(), Arc::new(ScaledTimer(1000)), cfg.deduction_params())?;
+        let engine = Engine::open(&StorePath::Memory, client.clone(), clock, cfg.deduction_params())?;
         Ok(Arc::new(ReferenceStack {
             backend: Backend::new(cfg, client, engine),
             mock,

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::clock::ManualClock;
 use crate::merchant::config::BackendConfig;
-use crate::merchant::engine::{Engine, VirtualTimer};
+use crate::merchant::engine::Engine;
 use crate::sim::wechatpay::{self, KeyMode};
 use crate::sim::wechatpay_fixture;
 use crate::store::StorePath;
-use crate::terminal::backend::{PaymentRequest, PaymentState};
+use crate::wire::{PaymentRequest, PaymentState};
 use crate::Secret;
 
 #[derive(Debug, Serialize)]
@@ -66,9 +67,13 @@ pub async fn run(
         }
     };
     let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
-    let engine =
-        Engine::open(&StorePath::Memory, client.clone(), Arc::new(VirtualTimer::default()), cfg.deduction_params())
-            .map_err(|e| e.to_string())?;
+    let engine = Engine::open(
+        &StorePath::Memory,
+        client.clone(),
+        Arc::new(ManualClock::at_unix_s(1_800_000_000)),
+        cfg.deduction_params(),
+    )
+    .map_err(|e| e.to_string())?;
     let run_id = crate::merchant::sign::nonce();
     let org = cfg.organizations[0].clone();
     let one = move |i: usize| {

@@ -12,26 +12,12 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::terminal::backend::{
-    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, PaymentBackend, PaymentRequest, PaymentStatus,
-};
-use crate::terminal::face_service::BoxFut;
-
-/// Backend code of T3.5: the organisation does not belong to the merchant.
-pub const CODE_ORG_MCH_MISMATCH: &str = "ORG_MCH_MISMATCH";
-/// Backend code: an idempotency key was reused with a different request body.
-pub const CODE_IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
-
-/// The error body of every non-2xx answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: String,
-    #[serde(default)]
-    pub message: String,
-}
+use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
+pub use crate::wire::{error_from_answer, ErrorBody, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
+use crate::wire::{AuthInfoGrant, AuthInfoRequest, BoxFut, PaymentRequest, PaymentStatus};
 
 /// True for failures worth retrying with backoff: network errors and timeouts, HTTP 5xx,
 /// 408 and 429.
@@ -50,18 +36,6 @@ pub fn is_rejection(e: &Error) -> bool {
         Error::ConfigMismatch(_) => true,
         Error::Backend { status, .. } => (400..500).contains(status) && *status != 429 && *status != 408,
         _ => false,
-    }
-}
-
-/// The error for a non-2xx answer with this status and backend code (shared with the
-/// in-process simulated backend so both speak alike).
-pub fn error_from_answer(status: u16, code: &str) -> Error {
-    if status == 400 && code == CODE_ORG_MCH_MISMATCH {
-        Error::ConfigMismatch(format!(
-            "the organisation does not belong to the merchant ({CODE_ORG_MCH_MISMATCH}): fix organization_id or mch_id"
-        ))
-    } else {
-        Error::Backend { status, code: code.to_string() }
     }
 }
 

@@ -9,14 +9,11 @@
 //! the library's (VENDOR-API.md, SPEC T2.4, T3.6, T7.10, T9): a proxy-only init map, the
 //! authed map on every call after rawdata, Integer `recog_mode`, String `total_fee`.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Secret;
 
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::wire::BoxFut;
 
 /// `err_code` of "service not initialised".
 pub const ERR_NOT_INITIALISED: i64 = 271_378_620;
@@ -72,6 +69,24 @@ impl Op {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The operation's name as errors carry it (`Error::CallTimeout`, `Error::Vendor`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Init => "Init",
+            Op::RawData => "RawData",
+            Op::Preload => "Preload",
+            Op::UpdateFeatures => "UpdateFeatures",
+            Op::SdkInfo => "SdkInfo",
+            Op::SetPreview => "SetPreview",
+            Op::RemovePreview => "RemovePreview",
+            Op::StartVerify => "StartVerify",
+            Op::StopVerify => "StopVerify",
+            Op::Finish => "Finish",
+            Op::Credential => "Credential",
+            Op::Release => "Release",
+        }
+    }
 }
 
 /// `return_code` of a vendor answer.
@@ -115,8 +130,12 @@ impl VendorError {
     }
     pub fn into_error(self, op: Op) -> crate::Error {
         match self.bad_key {
-            Some(key) => crate::Error::BadAnswer { op, key },
-            None => crate::Error::Vendor { op, return_code: self.return_code.as_str().into(), err_code: self.err_code },
+            Some(key) => crate::Error::BadAnswer { op: op.name(), key },
+            None => crate::Error::Vendor {
+                op: op.name(),
+                return_code: self.return_code.as_str().into(),
+                err_code: self.err_code,
+            },
         }
     }
 }

@@ -153,7 +153,7 @@ pub struct Health {
     pub flows: BTreeMap<&'static str, u64>,
     pub last_outcome: Option<&'static str>,
     pub payments_queued: u64,
-    pub payments_final: BTreeMap<&'static str, u64>,
+    pub payments_final: BTreeMap<PaymentState, u64>,
     pub next_restart_unix_ms: Option<i64>,
 }
 
@@ -181,13 +181,5 @@ impl Default for Health {
             payments_final: BTreeMap::new(),
             next_restart_unix_ms: None,
         }
-    }
-}
-
-pub fn state_label(s: PaymentState) -> &'static str {
-    match s {
-        PaymentState::Processing => "processing",
-        PaymentState::Paid => "paid",
-        PaymentState::Failed => "failed",
     }
 }

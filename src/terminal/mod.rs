@@ -6,6 +6,8 @@ pub mod auth_info;
 pub mod backend;
 pub mod backend_http;
 pub mod blocking;
+pub mod command;
+pub mod config;
 pub mod engine;
 pub mod face_service;
 pub mod features;

@@ -20,10 +20,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::config::Timing;
+use crate::clock::Clock;
 use crate::error::{Error, Result, Secret};
 use crate::store::{Store, StorePath};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
+use crate::terminal::config::Timing;
 
 mod worker;
 
@@ -167,6 +168,7 @@ impl Outbox {
         store: StorePath,
         backend: Arc<dyn PaymentBackend>,
         timing: OutboxTiming,
+        clock: Arc<dyn Clock>,
         events: UnboundedSender<OutboxEvent>,
     ) -> Result<OutboxHandle> {
         if timing.backoff_initial.is_zero() || timing.backoff_max < timing.backoff_initial {
@@ -178,6 +180,7 @@ impl Outbox {
             db: Mutex::new(db),
             backend,
             timing: OutboxTiming { max_in_flight: timing.max_in_flight.max(1), ..timing },
+            clock,
             events,
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -211,7 +214,7 @@ impl OutboxHandle {
             return Err(Error::Closed);
         }
         check_request(&req)?;
-        let now = now_ms();
+        let now = self.inner.now_ms();
         {
             // The hand-over lock is held across the insert, so that the worker's scan of
             // the store and this entry's hand-over never miss each other (`take_work`).
@@ -340,14 +343,12 @@ fn check_request(req: &PaymentRequest) -> Result<()> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    crate::clock::unix_ms(std::time::SystemTime::now())
-}
-
 struct Inner {
     db: Mutex<Store>,
     backend: Arc<dyn PaymentBackend>,
     timing: OutboxTiming,
+    /// Timestamps of the rows (wall time) and the worker's waits.
+    clock: Arc<dyn Clock>,
     events: UnboundedSender<OutboxEvent>,
     wake: Notify,
     closed: AtomicBool,
@@ -387,6 +388,10 @@ struct Entry {
 }
 
 impl Inner {
+    fn now_ms(&self) -> i64 {
+        crate::clock::unix_ms(self.clock.wall())
+    }
+
     fn emit(&self, ev: OutboxEvent) {
         // Nobody listening is fine: the store is the source of truth.
         let _ = self.events.send(ev);
@@ -470,7 +475,7 @@ impl Inner {
         } else {
             "UPDATE outbox SET attempts = attempts + 1, updated_ms = ?2 WHERE seq = ?1 RETURNING attempts"
         };
-        let n = db.conn().prepare_cached(sql)?.query_row(params![seq, now_ms()], |r| r.get(0))?;
+        let n = db.conn().prepare_cached(sql)?.query_row(params![seq, self.now_ms()], |r| r.get(0))?;
         Ok(n)
     }
 
@@ -478,7 +483,7 @@ impl Inner {
         let db = self.db.lock();
         db.conn().execute(
             "UPDATE outbox SET last_error = ?2, updated_ms = ?3 WHERE seq = ?1",
-            params![seq, code, now_ms()],
+            params![seq, code, self.now_ms()],
         )?;
         Ok(())
     }
@@ -495,7 +500,7 @@ impl Inner {
                      face_token = CASE WHEN ?6 THEN NULL ELSE face_token END
                  WHERE seq = ?1 AND state IN ('PENDING','PROCESSING')",
             )?
-            .execute(params![seq, state.as_str(), payment_id, error, now_ms(), state.is_final()])?;
+            .execute(params![seq, state.as_str(), payment_id, error, self.now_ms(), state.is_final()])?;
         Ok(())
     }
 }

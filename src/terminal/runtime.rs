@@ -21,12 +21,12 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::{TerminalConfig, Timing};
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::terminal::auth_info::{self, AuthCache};
 use crate::terminal::backend::AuthInfoGrant;
-use crate::terminal::engine::{Cmd, Deps, PayRequest, Recognition, Reply};
+use crate::terminal::command::{Cmd, Deps, PayRequest, Recognition, Reply};
+use crate::terminal::config::{TerminalConfig, Timing};
 use crate::terminal::face_service::{
     Authed, AuthedMap, Credential, FaceService, InitParams, Op, ReturnCode, SdkInfo, ServiceEvent, UserInfo,
     VendorError, VerifyParams,
@@ -231,7 +231,13 @@ impl Actor {
 
     pub(crate) async fn run(mut self) {
         let (otx, orx) = mpsc::unbounded_channel();
-        match Outbox::spawn(self.cfg.store(), self.deps.payments.clone(), self.outbox_timing(), otx) {
+        match Outbox::spawn(
+            self.cfg.store(),
+            self.deps.payments.clone(),
+            self.outbox_timing(),
+            self.deps.clock.clone(),
+            otx,
+        ) {
             Ok(h) => {
                 self.outbox = Some(h);
                 self.outbox_rx = Some(orx);
@@ -537,7 +543,7 @@ impl Actor {
             Some(f) if f.id == id => f
                 .outcome()
                 .and_then(|o| o.error(ms(self.t.flow_timeout_ms)))
-                .unwrap_or(Error::OutOfOrder { expected: Step::Ended, got: Step::Recognition }),
+                .unwrap_or(Error::OutOfOrder { expected: "Ended", got: "Recognition" }),
             _ => Error::NoSuchFlow(id.0),
         }
     }

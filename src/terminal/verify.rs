@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorCode, Secret, Step};
+use crate::error::{Error, ErrorCode, Secret};
 use crate::terminal::face_service::{
     Credential, RecogMode, UserInfo, VResult, VendorError, ERR_FACE_NOT_RECOGNISED, ERR_SIMILAR_FACES,
     ERR_USER_STATUS_ABNORMAL, RECOGNITION_HINTS,
@@ -61,6 +61,34 @@ pub fn recognition_failure_is_final(err_code: i64, need_restart_verify: Option<b
     err_code == ERR_FACE_NOT_RECOGNISED || need_restart_verify != Some(false)
 }
 
+/// A step of the verify flow, as named in ordering errors (T7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Step {
+    Start,
+    Recognition,
+    ExtVerify,
+    Finish,
+    Credential,
+    Stop,
+    /// The flow has ended: no further call is legal.
+    Ended,
+}
+
+impl Step {
+    /// The step's name as ordering errors carry it (`Error::OutOfOrder`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Start => "Start",
+            Step::Recognition => "Recognition",
+            Step::ExtVerify => "ExtVerify",
+            Step::Finish => "Finish",
+            Step::Credential => "Credential",
+            Step::Stop => "Stop",
+            Step::Ended => "Ended",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct FlowId(pub u64);
 
@@ -90,7 +118,7 @@ impl Outcome {
             Outcome::TimedOut => Some(Error::FlowTimeout(flow_timeout)),
             Outcome::Disconnected => Some(Error::ServiceDisconnected),
             Outcome::Failed { step, err_code } => {
-                Some(Error::Vendor { op: op_of(*step), return_code: "FAIL".into(), err_code: *err_code })
+                Some(Error::Vendor { op: op_of(*step).name(), return_code: "FAIL".into(), err_code: *err_code })
             }
         }
     }
@@ -309,7 +337,7 @@ impl Flow {
 
     fn refuse(self, got: Step) -> Handled {
         let expected = self.expected();
-        Err((self, Error::OutOfOrder { expected, got }))
+        Err((self, Error::OutOfOrder { expected: expected.name(), got: got.name() }))
     }
 
     fn vendor_fail(self, step: Step, e: VendorError, now: Instant) -> Handled {
@@ -495,7 +523,7 @@ mod tests {
         let now = Instant::now();
         let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
         let (f, e) = f.handle(Input::Finish, now).expect_err("refused");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Recognition, got: Step::Finish }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Recognition", got: "Finish" }));
         // The flow is intact: the recognition callback still leads to a legal finish.
         let f = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now).0;
         let (_, a) = step(f, Input::Finish, now);
@@ -507,10 +535,10 @@ mod tests {
         let now = Instant::now();
         let f = recognised(now, false);
         let (f, e) = f.handle(Input::Credential, now).expect_err("refused");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::Credential }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "Credential" }));
         let (f, _) = step(f, Input::Finish, now);
         let (_, e) = f.handle(Input::Credential, now).expect_err("finish still in flight");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::Credential }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "Credential" }));
     }
 
     #[test]
@@ -520,7 +548,7 @@ mod tests {
         let (f, a) = step(f, Input::Stop, now);
         assert_eq!(a, vec![Action::StopVerify, Action::Ended(Outcome::Cancelled)]);
         let (_, e) = f.handle(Input::Credential, now).expect_err("ended");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, got: Step::Credential }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Ended", got: "Credential" }));
 
         let f = recognised(now, false);
         let (f, _) = step(f, Input::Finish, now);
@@ -535,7 +563,7 @@ mod tests {
         let now = Instant::now();
         let f = recognised(now, true);
         let (f, e) = f.handle(Input::Finish, now).expect_err("needs ext verify");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::ExtVerify, got: Step::Finish }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "ExtVerify", got: "Finish" }));
         let (f, e) = f.handle(Input::ExtVerify(Secret::new("")), now).expect_err("empty phone");
         assert_eq!(e.code(), ErrorCode::InvalidArgument);
         let (f, _) = step(f, Input::ExtVerify(Secret::new("1234")), now);
@@ -543,7 +571,7 @@ mod tests {
         assert!(matches!(&a[..], [Action::CallFinish(p)] if p.user_phone.as_ref().map(Secret::expose) == Some("1234")));
         // Without need_ext_verify, an ext verify is out of order.
         let (_, e) = recognised(now, false).handle(Input::ExtVerify(Secret::new("1")), now).expect_err("not needed");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Finish, got: Step::ExtVerify }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "ExtVerify" }));
     }
 
     #[test]
@@ -607,7 +635,7 @@ mod tests {
         let want = Outcome::Failed { step: Step::Finish, err_code: ERR_USER_STATUS_ABNORMAL };
         assert_eq!(f.outcome(), Some(&want));
         let (_, e) = f.handle(Input::Credential, now).expect_err("no credential");
-        assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, got: Step::Credential }));
+        assert!(matches!(e, Error::OutOfOrder { expected: "Ended", got: "Credential" }));
         // Recognised as such: the flow ends before finish.
         let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
         let (f, _) = step(f, Input::Recognised { need_ext_verify: false, user: frozen }, now);
@@ -645,7 +673,7 @@ mod tests {
             assert_eq!(a[0], Action::StopVerify);
             for call in [Input::Finish, Input::Credential, Input::Stop, Input::ExtVerify(Secret::new("1"))] {
                 let (_, e) = f.clone().handle(call, now).expect_err("no call after stop");
-                assert!(matches!(e, Error::OutOfOrder { expected: Step::Ended, .. }));
+                assert!(matches!(e, Error::OutOfOrder { expected: "Ended", .. }));
             }
             // Late service answers are ignored.
             let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);

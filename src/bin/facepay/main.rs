@@ -25,7 +25,7 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
-    /// The reference merchant backend (SPEC B1–B6): serve, deduct.
+    /// The reference merchant backend (SPEC B0–B7): serve, deduct, payments, user, repayment-url.
     Backend(backend::Args),
     /// FaceID billing reconciliation (SPEC R1–R8): issue, sweep, pull, report.
     Recon {
@@ -51,7 +51,7 @@ pub(crate) fn network_runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn check_config(file: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let cfg = facepay::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;
+    let cfg = facepay::terminal::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?);
     Ok(())
 }

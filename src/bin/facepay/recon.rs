@@ -107,7 +107,8 @@ fn make_client(conn: &Conn) -> Result<client::FaceIdClient, String> {
 }
 
 fn now_ms() -> i64 {
-    facepay::clock::unix_ms(std::time::SystemTime::now())
+    use facepay::clock::Clock;
+    facepay::clock::unix_ms(facepay::clock::SystemClock.wall())
 }
 
 pub fn run(cmd: &ReconCmd) -> Result<(), String> {

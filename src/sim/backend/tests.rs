@@ -4,10 +4,10 @@
 use super::*;
 use crate::error::ErrorCode;
 use crate::store::StorePath;
-use crate::terminal::backend_http::{is_retryable, HttpBackend};
+use crate::terminal::backend_http::is_retryable;
 use crate::terminal::outbox::{Outbox, OutboxEvent, OutboxTiming};
 
-fn pay(key: &str, amount: u64) -> PaymentRequest {
+pub(super) fn pay(key: &str, amount: u64) -> PaymentRequest {
     PaymentRequest {
         idempotency_key: key.into(),
         face_token: Secret::new(format!("tok-{key}")),
@@ -19,7 +19,7 @@ fn pay(key: &str, amount: u64) -> PaymentRequest {
     }
 }
 
-fn auth(org: &str) -> AuthInfoRequest {
+pub(super) fn auth(org: &str) -> AuthInfoRequest {
     AuthInfoRequest { device_id: "dev-1".into(), raw_data: "raw".into(), organization_id: org.into() }
 }
 
@@ -98,7 +98,8 @@ async fn outbox_delivers_each_payment_exactly_once_through_faults() {
         backoff_max: Duration::from_secs(5),
         max_in_flight: 4,
     };
-    let h = Outbox::spawn(StorePath::Memory, b.clone(), timing, tx).expect("spawn");
+    let h =
+        Outbox::spawn(StorePath::Memory, b.clone(), timing, Arc::new(crate::clock::SystemClock), tx).expect("spawn");
     let n = 60u64;
     for i in 0..n {
         h.enqueue(pay(&format!("key-{i:03}"), 10 + i * 20)).expect("enqueue");
@@ -130,55 +131,4 @@ async fn outbox_delivers_each_payment_exactly_once_through_faults() {
     // Amounts above 900 fen fail (i >= 45): 15 failed, 45 paid.
     assert_eq!((s.paid, s.failed), (45, 15));
     assert_eq!(h.pending().expect("pending"), 0);
-}
-
-async fn served(cfg: SimBackendConfig) -> (Arc<SimBackend>, HttpBackend, tokio::task::JoinHandle<()>) {
-    let b = SimBackend::new(cfg);
-    let (addr, task) = serve(b.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("serve");
-    let client = HttpBackend::new(&format!("http://{addr}"), Duration::from_secs(10)).expect("client");
-    (b, client, task)
-}
-
-#[tokio::test]
-async fn http_client_success_paths() {
-    let (b, c, task) = served(SimBackendConfig { processing_polls: 1, ..SimBackendConfig::default() }).await;
-    let g = c.fetch(auth("org-canteen-1")).await.expect("authinfo");
-    assert_eq!(g.expires_in, 3600);
-    assert!(!g.authinfo.is_empty());
-    let p = c.submit(pay("k1", 100)).await.expect("submit");
-    assert_eq!(p.state, PaymentState::Processing);
-    assert_eq!(c.submit(pay("k1", 100)).await.expect("repeat").payment_id, p.payment_id);
-    assert_eq!(c.status(p.payment_id.clone()).await.expect("status").state, PaymentState::Paid);
-    let s = b.stats();
-    assert_eq!((s.authinfo_fetches, s.payments_created, s.duplicates, s.paid), (1, 1, 1, 1));
-    task.abort();
-}
-
-#[tokio::test]
-async fn http_client_maps_backend_errors() {
-    let (b, c, task) = served(SimBackendConfig::default()).await;
-    let e = c.fetch(auth("org-elsewhere")).await.expect_err("mismatch");
-    assert_eq!(e.code(), ErrorCode::ConfigMismatch);
-    assert!(!is_retryable(&e));
-    c.submit(pay("k1", 100)).await.expect("submit");
-    let e = c.submit(pay("k1", 101)).await.expect_err("reuse");
-    assert!(matches!(e, Error::Backend { status: 409, ref code } if code == CODE_IDEMPOTENCY_KEY_REUSED));
-    let e = c.status("missing".into()).await.expect_err("404");
-    assert!(matches!(e, Error::Backend { status: 404, ref code } if code == "NOT_FOUND"));
-    b.set_online(false);
-    let e = c.submit(pay("k2", 100)).await.expect_err("offline");
-    assert!(matches!(e, Error::Backend { status: 503, .. }), "{e:?}");
-    assert!(is_retryable(&e));
-    task.abort();
-}
-
-#[tokio::test]
-async fn http_client_network_error_is_retryable() {
-    // Bind then drop a listener: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let c = HttpBackend::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5)).expect("client");
-    let e = c.submit(pay("k1", 1)).await.expect_err("refused");
-    assert_eq!(e.code(), ErrorCode::Network);
-    assert!(is_retryable(&e));
-    assert!(!format!("{e}").contains("tok-k1"));
 }

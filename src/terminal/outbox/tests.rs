@@ -87,7 +87,8 @@ fn req(key: &str, amount: u64) -> PaymentRequest {
 
 fn spawn(path: &StorePath, fake: &Arc<Fake>) -> (OutboxHandle, UnboundedReceiver<OutboxEvent>) {
     let (tx, rx) = unbounded_channel();
-    let h = Outbox::spawn(path.clone(), fake.clone(), timing(), tx).expect("spawn");
+    let h =
+        Outbox::spawn(path.clone(), fake.clone(), timing(), Arc::new(crate::clock::SystemClock), tx).expect("spawn");
     (h, rx)
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
                                 Err(_) => tracing::error!(seq, "outbox: delivery panicked (a bug in facepay)"),
                             }
                             // Not at once: an entry that fails every time must not spin.
-                            tokio::time::sleep(inner.timing.backoff_max).await;
+                            inner.clock.sleep(inner.timing.backoff_max).await;
                             true
                         });
                         task_seq.insert(handle.id(), seq);
@@ -82,7 +82,7 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
                 }
                 Err(e) => {
                     tracing::warn!(code = ?e.code(), "outbox: cannot read the store");
-                    tokio::time::sleep(inner.timing.backoff_initial).await;
+                    inner.clock.sleep(inner.timing.backoff_initial).await;
                     continue;
                 }
             }
@@ -140,7 +140,7 @@ async fn deliver(inner: &Inner, work: Work) -> Result<()> {
             Some(id) => {
                 polls += 1;
                 let wait = next_poll.take().unwrap_or_else(|| backoff_delay(&inner.timing, polls, &mut rng));
-                tokio::time::sleep(wait).await;
+                inner.clock.sleep(wait).await;
                 (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
             }
         };
@@ -184,7 +184,7 @@ async fn deliver(inner: &Inner, work: Work) -> Result<()> {
                 };
                 inner.emit(OutboxEvent::Retrying { key: key.clone(), attempt, delay, error: code });
                 if !polling {
-                    tokio::time::sleep(delay).await;
+                    inner.clock.sleep(delay).await;
                 }
             }
         }

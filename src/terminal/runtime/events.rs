@@ -12,13 +12,13 @@ use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::terminal::auth_info;
 use crate::terminal::backend::PaymentRequest;
-use crate::terminal::engine::Recognition;
+use crate::terminal::command::Recognition;
 use crate::terminal::face_service::{
     Credential, Op, RecognitionEvent, ReturnCode, SdkInfo, ServiceEvent, UserInfo, VendorError, ERR_INITIALISING,
     ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
 };
 use crate::terminal::features::FeatureAlert;
-use crate::terminal::health::{state_label, EngineEvent, FlowReport, Published, StageTimings};
+use crate::terminal::health::{EngineEvent, FlowReport, Published, StageTimings};
 use crate::terminal::lifecycle::LossReason;
 use crate::terminal::outbox::OutboxEvent;
 use crate::terminal::preview::PreviewAction;
@@ -75,8 +75,10 @@ impl Actor {
                     Err(Some(v)) if v.err_code != ERR_INITIALISING => {
                         self.answer_init(Err(v.clone().into_error(Op::Init)))
                     }
-                    Err(None) => self
-                        .answer_init(Err(Error::CallTimeout { op: Op::Init, after: ms(self.t.slow_call_timeout_ms) })),
+                    Err(None) => self.answer_init(Err(Error::CallTimeout {
+                        op: Op::Init.name(),
+                        after: ms(self.t.slow_call_timeout_ms),
+                    })),
                     _ => {}
                 }
                 let a = match r {
@@ -423,7 +425,7 @@ impl Actor {
 
     pub(super) fn on_outbox(&mut self, ev: OutboxEvent) {
         if let OutboxEvent::Final { key, state, .. } = ev {
-            *self.h.payments_final.entry(state_label(state)).or_default() += 1;
+            *self.h.payments_final.entry(state).or_default() += 1;
             self.emit(EngineEvent::PaymentFinal { idempotency_key: key, state });
         }
     }
@@ -519,12 +521,12 @@ fn vendor_or_fail(f: Fail) -> VendorError {
 fn clone_err(e: &Error) -> Error {
     match e {
         Error::Vendor { op, return_code, err_code } => {
-            Error::Vendor { op: *op, return_code: return_code.clone(), err_code: *err_code }
+            Error::Vendor { op, return_code: return_code.clone(), err_code: *err_code }
         }
-        Error::CallTimeout { op, after } => Error::CallTimeout { op: *op, after: *after },
+        Error::CallTimeout { op, after } => Error::CallTimeout { op, after: *after },
         Error::ConfigMismatch(m) => Error::ConfigMismatch(m.clone()),
         Error::AuthInfoUnavailable(m) => Error::AuthInfoUnavailable(m.clone()),
-        Error::BadAnswer { op, key } => Error::BadAnswer { op: *op, key },
+        Error::BadAnswer { op, key } => Error::BadAnswer { op, key },
         other => Error::Internal(other.to_string()),
     }
 }
