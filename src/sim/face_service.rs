@@ -111,7 +111,8 @@ struct State {
     /// The library's connection model (pending slot, timeout, reconnect): `link`.
     link: link::LinkState,
     /// The restarted service was initialised by the library alone: until the SDK's own
-    /// sequence updated features again, it refuses `getSdkInfo` and verification with 620.
+    /// sequence updated features again, it refuses `getSdkInfo`, verification, finish and
+    /// credential with 620.
     needs_sequence: bool,
     /// The call being answered was replayed by the library after a reconnect.
     replaying: bool,

@@ -308,6 +308,7 @@ impl FaceService for SimFaceService {
             Some(p.authed),
             Box::new(move |_, s| {
                 s.require_init()?;
+                s.require_sequenced()?;
                 let matched =
                     s.session.as_ref().and_then(|x| x.recognised.as_ref()).map(|m| (m.user, m.need_ext_verify));
                 let Some((idx, need_ext)) = matched else {
@@ -338,6 +339,7 @@ impl FaceService for SimFaceService {
             Some(authed),
             Box::new(move |_, s| {
                 s.require_init()?;
+                s.require_sequenced()?;
                 let (stopped, finished) = match &s.session {
                     Some(x) => (x.stopped, x.finished),
                     None => (false, None),
