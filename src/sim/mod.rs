@@ -8,7 +8,7 @@
 pub mod backend;
 #[cfg(feature = "sim")]
 pub mod bench;
-#[cfg(feature = "sim")]
+#[cfg(all(feature = "sim", feature = "mock"))]
 pub mod bench_recovery;
 #[cfg(all(feature = "sim", feature = "mock"))]
 pub mod demo;
