@@ -33,6 +33,10 @@ android {
 
 dependencies {
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
-    // The vendor offline face AAR, from the vendor (not on any public repository).
-    compileOnly(files("libs/wxpayface-offline.aar"))
+    // The vendor offline face AAR (com.tencent.wxpayface 2.32.300), from the vendor (not on
+    // any public repository, never in this repository). `implementation`, not `compileOnly`:
+    // it holds the client classes the app runs (WxPayFace, the AIDL stubs, UserInfo).
+    implementation(files("libs/wxfacepay-release-2.32.300.aar"))
+    // The AAR builds UserInfo/K12UserInfo with Gson but does not bundle it (VENDOR-API §0).
+    implementation("com.google.code.gson:gson:2.11.0")
 }

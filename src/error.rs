@@ -84,6 +84,9 @@ pub enum Error {
     /// `op`: the vendor operation's name.
     #[error("face service {op} failed: {return_code} err_code={err_code}")]
     Vendor { op: &'static str, return_code: String, err_code: i64 },
+    /// A vendor answer with a missing or ill-typed key (never its value: it may be personal).
+    #[error("face service {op} answered with a missing or ill-typed `{key}`")]
+    BadAnswer { op: &'static str, key: &'static str },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -111,7 +114,7 @@ impl Error {
             Error::Network(_) => ErrorCode::Network,
             Error::Backend { .. } => ErrorCode::Backend,
             Error::Store(_) => ErrorCode::Store,
-            Error::Vendor { .. } => ErrorCode::Vendor,
+            Error::Vendor { .. } | Error::BadAnswer { .. } => ErrorCode::Vendor,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

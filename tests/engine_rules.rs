@@ -233,7 +233,8 @@ async fn t3_5_org_mismatch_is_a_config_error_not_a_retry_loop() {
         clock: Arc::new(facepay::clock::SystemClock),
     };
     let t = Terminal::spawn(cfg(), deps).expect("engine");
-    t.init().await.expect("init");
+    // T3.6: nothing after rawdata runs without an authinfo, so init answers the mismatch.
+    assert_eq!(t.init().await.expect_err("no authinfo").code(), ErrorCode::ConfigMismatch);
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(svc.raw_data_calls.load(Ordering::SeqCst), 1, "asked once, never again");
     assert!(t.health().config_mismatch);

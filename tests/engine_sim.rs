@@ -113,3 +113,30 @@ async fn t7_8_the_credential_is_the_one_end_point_of_a_payment() {
     assert_eq!(sim.stats().credentials_issued, 1);
     assert_eq!(t.health().flows.get("paid"), Some(&1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn t9_a_late_answer_after_the_library_timeout_fail_counts_once() {
+    let sim = SimFaceService::new(SimConfig::instant(5));
+    let backend = Arc::new(FakeBackend::default());
+    let mut cfg = TerminalConfig::example("sim-t9", "http://backend.invalid");
+    // Deadlines longer than the library's 10 s timeout, so its FAIL reaches the engine.
+    cfg.timing.call_timeout_ms = 12_000;
+    cfg.timing.first_callback_timeout_ms = 12_000;
+    let deps = Deps { service: sim.clone(), auth: backend.clone(), payments: backend.clone(), clock: sim.clock() };
+    let t = Terminal::spawn(cfg, deps).expect("engine");
+    ready(&t).await;
+    sim.ota_restart(Duration::from_secs(25));
+    // startVerify waits in the library's slot; at 10 s the library answers FAIL 621.
+    let e = t.start_flow(pay()).await.expect_err("FAIL 621");
+    assert_eq!(e.code(), facepay::ErrorCode::ServiceDisconnected, "{e}");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // The library replayed the call after the reconnect: its real answer came late.
+    assert_eq!(sim.stats().late_answers_after_fail, 1);
+    assert_eq!(t.health().late_answers_dropped, 1, "dropped: the FAIL was the one outcome");
+    ready(&t).await;
+    t.pay(pay(), &|_| None).await.expect("paid after the reconnect");
+    let st = sim.stats();
+    assert_eq!((st.credentials_issued, st.pending_overwrites, st.calls_without_authinfo), (1, 0, 0));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(backend.submissions.lock().len(), 1, "one credential, one payment");
+}

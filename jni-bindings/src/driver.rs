@@ -6,6 +6,16 @@
 //! leaves its future pending and the engine's deadline declares the service lost (T1.1); a
 //! driver that throws answers `ERROR` with [`ERR_DRIVER_THREW`]. Global refs are deleted on
 //! the dispatch thread (attached).
+//!
+//! Requests carry exactly the library's keys (SPEC T2.4, T3.6, T7.10): the init holds only
+//! the proxy section, every call after rawdata the authed map with the newest authinfo,
+//! `getFacePayCredential` an Integer `recog_mode` and a String `total_fee`. Answers come
+//! back typed (each value tagged `s:` String, `i:` Integer, `b:` Boolean, `f:` Float, `l:`
+//! a list's length, `n:` null, `o:` anything else), so a missing or ill-typed key is a
+//! typed error naming the operation and the key ([`VendorError::bad_answer`]), never a
+//! panic, a hang or a credential. A second answer for a call already answered (the
+//! library's timeout FAIL, then the real one: T9) becomes a `LateAnswer` event and counts
+//! nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,23 +31,22 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use facepay::terminal::face_service::{
-    BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, RecogMode, RecognitionEvent,
-    ReturnCode, SdkInfo, ServiceEvent, Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_NO_USER_INFO,
+    Authed, BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, RecognitionEvent,
+    ReturnCode, SdkInfo, ServiceEvent, Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_BAD_ANSWER,
 };
 use facepay::Secret;
 
+use crate::answer::{opt_str, recognition, str_key, typed, user_at, vendor_result, Val};
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 use crate::handles;
 
 /// `err_code` when the Kotlin driver threw instead of answering (not a vendor code).
 pub const ERR_DRIVER_THREW: i64 = 990_100_001;
-/// `err_code` when the driver's answer lacks a field the operation needs.
-pub const ERR_BAD_ANSWER: i64 = 990_100_002;
 
 /// Live global references this library holds (driver bridges). Tests prove no growth.
 pub static LIVE_GLOBALS: AtomicI64 = AtomicI64::new(0);
 
-type Answer = HashMap<String, String>;
+use crate::answer::Answer;
 
 fn op_code(op: Op) -> jint {
     op.index() as jint
@@ -57,6 +66,8 @@ struct Shared {
     init_id: Mutex<Option<u64>>,
     listener: Mutex<Option<UnboundedSender<ServiceEvent>>>,
     next_id: AtomicU64,
+    /// Calls already answered once, by id (bounded): a second answer is a late one (T9).
+    answered: Mutex<std::collections::VecDeque<(u64, Op)>>,
 }
 
 impl Drop for Shared {
@@ -229,60 +240,17 @@ fn push_opt(kv: &mut Vec<String>, k: &str, v: &Option<String>) {
     }
 }
 
-fn recog_mode(m: RecogMode) -> &'static str {
-    match m {
-        RecogMode::Pay => "pay",
-        RecogMode::Gate => "gate",
-    }
-}
-
-fn vendor_result(a: &Answer) -> VResult<()> {
-    let code = a.get("return_code").map(String::as_str).unwrap_or("");
-    let err = a.get("err_code").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    match code {
-        "SUCCESS" => Ok(()),
-        "FAIL" => Err(VendorError::new(ReturnCode::Fail, err)),
-        "ERROR" => Err(VendorError::new(ReturnCode::Error, err)),
-        _ => Err(VendorError::new(ReturnCode::Error, if err == 0 { ERR_BAD_ANSWER } else { err })),
-    }
-}
-
-fn field(a: &Answer, k: &str) -> VResult<String> {
-    a.get(k).cloned().ok_or(VendorError::new(ReturnCode::Error, ERR_BAD_ANSWER))
-}
-
-fn user_at(a: &Answer, prefix: &str) -> VResult<UserInfo> {
-    Ok(UserInfo {
-        user_id: field(a, &format!("{prefix}user_id"))?,
-        out_user_id: a.get(&format!("{prefix}out_user_id")).cloned().unwrap_or_default(),
-        user_name: Secret::new(a.get(&format!("{prefix}user_name")).cloned().unwrap_or_default()),
-        status: a.get(&format!("{prefix}status")).and_then(|s| s.parse().ok()).unwrap_or(0),
-        valid: a.get(&format!("{prefix}valid")).map(|s| s == "true").unwrap_or(true),
-    })
-}
-
-fn recognition(a: &Answer) -> RecognitionEvent {
-    let code = a.get("return_code").map(String::as_str).unwrap_or("");
-    let err = a.get("err_code").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    match code {
-        "FIRST_FRAME_CALLBACK" => RecognitionEvent::FirstFrame,
-        "SUCCESS" => {
-            let n: usize = a.get("user_info_count").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let users: Vec<UserInfo> = (0..n).filter_map(|i| user_at(a, &format!("user.{i}.")).ok()).collect();
-            if users.is_empty() {
-                return RecognitionEvent::Failed { err_code: ERR_NO_USER_INFO, need_restart_verify: false };
-            }
-            RecognitionEvent::Recognised {
-                need_ext_verify: a.get("need_ext_verify").map(|s| s == "true").unwrap_or(false),
-                face_verify_id: a.get("face_verify_id").cloned().unwrap_or_default(),
-                users,
-            }
-        }
-        _ => RecognitionEvent::Failed {
-            err_code: err,
-            need_restart_verify: a.get("need_restart_verify").map(|s| s == "true").unwrap_or(false),
-        },
-    }
+/// T3.6: the authed map, as the library's String values.
+fn authed_kv(m: &Authed) -> Vec<String> {
+    let mut kv = Vec::with_capacity(14);
+    push(&mut kv, "appid", m.appid.clone());
+    push(&mut kv, "mch_id", m.mch_id.clone());
+    push(&mut kv, "mch_name", m.mch_name.clone());
+    push_opt(&mut kv, "sub_appid", &m.sub_appid);
+    push_opt(&mut kv, "sub_mch_id", &m.sub_mch_id);
+    push(&mut kv, "organization_id", m.organization_id.clone());
+    push(&mut kv, "authinfo", m.authinfo.expose());
+    kv
 }
 
 /// Removes a pending call whose future was dropped (the engine's deadline fired).
@@ -332,7 +300,7 @@ impl JniFaceService {
 
     fn call_unit(&self, op: Op, kv: Vec<String>) -> BoxFut<'_, VResult<()>> {
         let f = self.call(op, kv);
-        Box::pin(async move { vendor_result(&f.await?) })
+        Box::pin(async move { vendor_result(&typed(&f.await?)) })
     }
 }
 
@@ -340,98 +308,104 @@ impl FaceService for JniFaceService {
     fn set_listener(&self, tx: UnboundedSender<ServiceEvent>) {
         *self.shared.listener.lock() = Some(tx);
     }
+    /// T2.4: the request holds only the proxy section; empty = the 2-argument init.
     fn init(&self, p: InitParams) -> BoxFut<'_, VResult<()>> {
         let mut kv = Vec::new();
-        push(&mut kv, "appid", p.appid);
-        push(&mut kv, "mch_id", p.mch_id);
-        push_opt(&mut kv, "sub_appid", &p.sub_appid);
-        push_opt(&mut kv, "sub_mch_id", &p.sub_mch_id);
-        push(&mut kv, "organization_id", p.organization_id);
+        for (k, v) in p.proxy.unwrap_or_default() {
+            push(&mut kv, &k, v);
+        }
         self.call_unit(Op::Init, kv)
     }
     fn raw_data(&self) -> BoxFut<'_, VResult<String>> {
         let f = self.call(Op::RawData, Vec::new());
         Box::pin(async move {
-            let a = f.await?;
+            let a = typed(&f.await?);
             vendor_result(&a)?;
-            field(&a, "rawdata")
+            str_key(&a, "rawdata")
         })
     }
-    fn preload(&self) -> BoxFut<'_, VResult<()>> {
-        self.call_unit(Op::Preload, Vec::new())
+    fn preload(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
+        self.call_unit(Op::Preload, authed_kv(&m))
     }
-    fn update_features(&self) -> BoxFut<'_, VResult<()>> {
-        self.call_unit(Op::UpdateFeatures, Vec::new())
+    fn update_features(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
+        self.call_unit(Op::UpdateFeatures, authed_kv(&m))
     }
-    fn sdk_info(&self) -> BoxFut<'_, VResult<SdkInfo>> {
-        let f = self.call(Op::SdkInfo, Vec::new());
+    fn sdk_info(&self, m: Authed) -> BoxFut<'_, VResult<SdkInfo>> {
+        let f = self.call(Op::SdkInfo, authed_kv(&m));
         Box::pin(async move {
-            let a = f.await?;
+            let a = typed(&f.await?);
             vendor_result(&a)?;
-            let num = |k: &str| a.get(k).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            // The counts' types are not known (VENDOR-API §11): any scalar is read by value.
+            let num = |k: &str| match a.get(k) {
+                Some(Val::Int(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Val::Str(s) | Val::Other(s)) => s.parse().unwrap_or(0),
+                _ => 0,
+            };
+            let time = match a.get("last_update_data_time") {
+                Some(Val::Int(v)) => Some(*v),
+                Some(Val::Str(s) | Val::Other(s)) => s.parse().ok(),
+                _ => None,
+            };
             Ok(SdkInfo {
-                sdk_version: a.get("sdk_version").cloned().unwrap_or_default(),
-                face_feature_version: a.get("face_feature_version").cloned().unwrap_or_default(),
+                sdk_version: opt_str(&a, "sdk_version")?.unwrap_or_default(),
+                face_feature_version: opt_str(&a, "face_feature_version")?.unwrap_or_default(),
                 user_info_dbcount: num("user_info_dbcount"),
                 user_info_total_count: num("user_info_total_count"),
-                last_update_data_time_ms: a.get("last_update_data_time").and_then(|s| s.parse().ok()),
+                last_update_data_time_ms: time,
             })
         })
     }
-    fn set_preview(&self, s: Surface) -> BoxFut<'_, VResult<()>> {
-        let mut kv = Vec::new();
+    fn set_preview(&self, s: Surface, m: Authed) -> BoxFut<'_, VResult<()>> {
+        // `surface_id` names the SurfaceView for the adapter; it is not passed to the library
+        // (which adds its own `callback_surface*` keys, VENDOR-API §7).
+        let mut kv = authed_kv(&m);
         push(&mut kv, "surface_id", s.id.to_string());
         push(&mut kv, "width", s.width.to_string());
         push(&mut kv, "height", s.height.to_string());
         self.call_unit(Op::SetPreview, kv)
     }
-    fn remove_preview(&self) -> BoxFut<'_, VResult<()>> {
-        self.call_unit(Op::RemovePreview, Vec::new())
+    fn remove_preview(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
+        self.call_unit(Op::RemovePreview, authed_kv(&m))
     }
+    /// T7.10: the authed map only.
     fn start_verify(&self, p: VerifyParams) -> BoxFut<'_, VResult<()>> {
-        let mut kv = Vec::new();
-        push(&mut kv, "authinfo", p.authinfo.expose());
-        push(&mut kv, "appid", p.appid);
-        push(&mut kv, "mch_id", p.mch_id);
-        push_opt(&mut kv, "sub_appid", &p.sub_appid);
-        push_opt(&mut kv, "sub_mch_id", &p.sub_mch_id);
-        push(&mut kv, "organization_id", p.organization_id);
-        push(&mut kv, "recog_mode", recog_mode(p.recog_mode));
-        if let Some(fee) = p.total_fee {
-            push(&mut kv, "total_fee", fee.to_string());
-        }
-        push_opt(&mut kv, "out_trade_no", &p.out_trade_no);
-        let f = self.call_session(Op::StartVerify, kv, Some(p.session));
+        let f = self.call_session(Op::StartVerify, authed_kv(&p.authed), Some(p.session));
         Box::pin(async move { f.await.map(|_| ()) })
     }
-    fn stop_verify(&self) -> BoxFut<'_, VResult<()>> {
-        self.call_unit(Op::StopVerify, Vec::new())
+    fn stop_verify(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
+        self.call_unit(Op::StopVerify, authed_kv(&m))
     }
+    /// T7.10: the authed map and `user_phone` when one was entered.
     fn finish_verify(&self, p: FinishParams) -> BoxFut<'_, VResult<UserInfo>> {
-        let mut kv = Vec::new();
-        push(&mut kv, "user_id", p.user_id);
+        let mut kv = authed_kv(&p.authed);
         if let Some(ph) = &p.user_phone {
             push(&mut kv, "user_phone", ph.expose());
         }
         let f = self.call(Op::Finish, kv);
         Box::pin(async move {
-            let a = f.await?;
+            let a = typed(&f.await?);
             vendor_result(&a)?;
             user_at(&a, "user.")
         })
     }
+    /// T7.10: `user_id` String, `recog_mode` Integer (the adapter puts an `Integer`),
+    /// `total_fee` String of fen.
     fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>> {
-        let mut kv = Vec::new();
+        let mut kv = authed_kv(&p.authed);
         push(&mut kv, "user_id", p.user_id);
-        push(&mut kv, "recog_mode", recog_mode(p.recog_mode));
-        if let Some(fee) = p.total_fee {
-            push(&mut kv, "total_fee", fee.to_string());
-        }
+        push(&mut kv, "recog_mode", p.recog_mode.as_int().to_string());
+        push(&mut kv, "total_fee", p.total_fee);
         let f = self.call(Op::Credential, kv);
         Box::pin(async move {
-            let a = f.await?;
+            let a = typed(&f.await?);
             vendor_result(&a)?;
-            Ok(Credential { face_token: Secret::new(field(&a, "face_token")?) })
+            // `face_token`'s type is not known (VENDOR-API §11): read through its String form.
+            match a.get("face_token") {
+                Some(Val::Str(t) | Val::Other(t)) if !t.is_empty() => {
+                    Ok(Credential { face_token: Secret::new(t.clone()) })
+                }
+                _ => Err(VendorError::bad_answer("face_token")),
+            }
         })
     }
     fn release(&self) -> BoxFut<'_, VResult<()>> {
@@ -447,21 +421,39 @@ impl JniFaceService {
             if let Some((vid, session)) = current {
                 if vid == id {
                     if let Some(l) = s.listener.lock().as_ref() {
-                        let ev = recognition(&a);
-                        let _ = l.send(ServiceEvent::Recognition { session, event: ev });
+                        let event = recognition(&typed(&a)).unwrap_or_else(|e| {
+                            // A malformed answer is a failed attempt naming no user data.
+                            tracing::warn!(key = e.bad_key, "startVerify answered a malformed map");
+                            RecognitionEvent::Failed { err_code: ERR_BAD_ANSWER, need_restart_verify: Some(false) }
+                        });
+                        let _ = l.send(ServiceEvent::Recognition { session, event });
                     }
                 }
             }
             return; // callbacks of a stopped verification are dropped
         }
         if let Some(tx) = s.pending.lock().remove(&id) {
+            let mut answered = s.answered.lock();
+            if answered.len() >= 64 {
+                answered.pop_front();
+            }
+            answered.push_back((id, Op::ALL.get(op as usize).copied().unwrap_or(Op::Init)));
+            drop(answered);
             let _ = tx.send(Ok(a));
             return;
         }
-        if op == op_code(Op::Init) && *s.init_id.lock() == Some(id) {
-            // The vendor fires the init callback again on every reconnect (API-NOTES §1).
+        let late = s.answered.lock().iter().find(|(i, _)| *i == id).map(|(_, op)| *op);
+        if let Some(op) = late {
+            // T9: the library's timeout FAIL counted; its real answer that followed does not.
             if let Some(l) = s.listener.lock().as_ref() {
-                let _ = l.send(ServiceEvent::InitCallback { ok: vendor_result(&a).is_ok() });
+                let _ = l.send(ServiceEvent::LateAnswer { op });
+            }
+            return;
+        }
+        if op == op_code(Op::Init) && *s.init_id.lock() == Some(id) {
+            // T9: the library never re-fires the init callback; one that comes is reported.
+            if let Some(l) = s.listener.lock().as_ref() {
+                let _ = l.send(ServiceEvent::InitCallback { ok: vendor_result(&typed(&a)).is_ok() });
             }
         }
     }
@@ -494,6 +486,7 @@ pub extern "system" fn Java_io_facepay_Native_Driver_1create<'l>(
             init_id: Mutex::new(None),
             listener: Mutex::new(None),
             next_id: AtomicU64::new(1),
+            answered: Mutex::new(std::collections::VecDeque::new()),
         });
         Ok(handles::into_handle(Arc::new(JniFaceService { shared })))
     })

@@ -8,6 +8,7 @@
 //! classes and method ids are cached in `JNI_OnLoad` ([`cache`]). Rules: STYLE.md "The JNI
 //! layer", SPEC T1.1 (a driver that never answers is a dead service), T2, T6, T7.
 
+pub mod answer;
 pub mod cache;
 #[cfg(feature = "test-natives")]
 pub mod debug_natives;

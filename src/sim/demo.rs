@@ -150,6 +150,12 @@ pub struct DemoSummary {
     pub wechatpay: Option<WechatPaySide>,
     /// Vendor ordering errors the simulated services counted (T7.3–T7.5): must be 0.
     pub vendor_order_violations: u64,
+    /// T3.6: calls after rawdata without the authed map (the simulators refused them): 0.
+    pub calls_without_authinfo: u64,
+    /// T9: calls made while disconnected that overwrote the library's pending one: 0.
+    pub pending_call_overwrites: u64,
+    /// T9: real answers after the library's timeout FAIL (the engine counts one of each).
+    pub late_answers_after_fail: u64,
     pub virtual_seconds: u64,
 }
 
@@ -389,7 +395,8 @@ fn summarise(
     let b = backend.stats();
     let wechatpay = wechatpay_side(backend);
     let (ledger_twice, ledger_lost) = wechatpay.as_ref().map(|w| (w.charged_twice, w.lost)).unwrap_or((0, 0));
-    let violations = sims.iter().map(|s| s.stats().order_violations()).sum();
+    let stats: Vec<_> = sims.iter().map(|s| s.stats()).collect();
+    let violations = stats.iter().map(|s| s.order_violations()).sum();
     DemoSummary {
         terminals: opts.terminals,
         gates: opts.gates,
@@ -417,6 +424,9 @@ fn summarise(
         charged_twice: b.created_per_key.values().filter(|n| **n > 1).count() as u64 + ledger_twice,
         wechatpay,
         vendor_order_violations: violations,
+        calls_without_authinfo: stats.iter().map(|s| s.calls_without_authinfo).sum(),
+        pending_call_overwrites: stats.iter().map(|s| s.pending_overwrites).sum(),
+        late_answers_after_fail: stats.iter().map(|s| s.late_answers_after_fail).sum(),
         virtual_seconds: elapsed.as_secs(),
     }
 }
@@ -468,6 +478,9 @@ pub fn render(s: &DemoSummary, real: Duration) -> String {
     let _ = writeln!(o, "  {:<30}{:>8}", "authinfo refreshes", s.authinfo_refreshes);
     let _ = writeln!(o, "  {:<30}{:>8}", "restarts planned", s.restart_planned);
     let _ = writeln!(o, "  {:<30}{:>8}", "vendor order violations", s.vendor_order_violations);
+    let _ = writeln!(o, "  {:<30}{:>8}", "calls without authinfo", s.calls_without_authinfo);
+    let _ = writeln!(o, "  {:<30}{:>8}", "pending-call overwrites", s.pending_call_overwrites);
+    let _ = writeln!(o, "  {:<30}{:>8}", "late answers after FAIL", s.late_answers_after_fail);
     let _ = writeln!(o, "\nPayments");
     let _ = writeln!(o, "  {:<30}{:>8}", "queued (credentials)", s.payments_queued);
     let _ = writeln!(o, "  {:<30}{:>8}", "paid", s.payments_paid);

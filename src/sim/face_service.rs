@@ -1,4 +1,4 @@
-//! The simulated vendor face service (`com.tencent.wxpayface`, API-NOTES §1): a
+//! The simulated vendor face service (`com.tencent.wxpayface`, VENDOR-API.md): a
 //! [`FaceService`] with seeded randomness, tokio-time latencies and fault injection, driven
 //! by the demo, the benchmarks, the engine's tests and the emulator sample. It owns the
 //! vendor's observable behaviour so each SPEC situation can happen: OTA restarts that hang
@@ -7,13 +7,22 @@
 //! without network (T4); camera reopen cost when not preloaded (T5); preview binding (T6);
 //! recognition failures that restart by themselves, `need_ext_verify`, and the vendor's
 //! ordering errors, counted in [`SimStats`] so tests prove the engine never triggers them
-//! (T7). It is stricter than the vendor where the SPEC is: `start_verify` needs a feature
-//! update since the last init (T4.4), also after an OTA restart. Update times come from an
+//! (T7). It also plays the vendor's client library (`link`, SPEC T9, VENDOR-API §3): while
+//! the service is down, a call waits in the library's single pending slot (a second call
+//! overwrites it and the first never answers), the library's 10 s timeout (armed once per
+//! lifetime) answers FAIL 620/621 and keeps the call, whose real answer follows after the
+//! reconnect, and the library re-initialises the restarted service itself without calling
+//! any init callback. Every call after rawdata must carry the authed map (T3.6), or it
+//! answers FAIL as the real service does for a mismatched organisation. It is stricter
+//! than the vendor where the SPEC is: `start_verify` needs a feature update since the last
+//! init (T4.4), also after an OTA restart. Update times come from an
 //! injectable clock, by default a [`VirtualWallClock`] that follows paused tokio time. A
 //! seed reproduces a run given the same call order: each verification draws its own RNG
 //! from the service's RNG when it starts.
 
 mod config;
+mod link;
+mod ops;
 mod recognition;
 #[cfg(test)]
 mod tests;
@@ -22,7 +31,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc::UnboundedSender;
@@ -32,12 +41,7 @@ pub use self::config::{Latency, Presence, SimConfig, SimStats, ZERO};
 pub use super::population::SimUser;
 pub use super::virtual_clock::VirtualWallClock;
 use crate::clock::{unix_ms, Clock};
-use crate::error::Secret;
-use crate::terminal::face_service::{
-    BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, ReturnCode, SdkInfo, ServiceEvent,
-    Surface, UserInfo, VResult, VendorError, VerifyParams, ERR_INITIALISING, ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
-    ERR_SIMILAR_FACES,
-};
+use crate::terminal::face_service::{Authed, ReturnCode, ServiceEvent, VResult, VendorError, ERR_NOT_INITIALISED};
 
 /// Simulator-private `err_code`s (not vendor codes: the vendor documents none for these).
 /// Init answered `FAIL` (fault injection).
@@ -46,8 +50,11 @@ pub const SIM_ERR_INIT_FAILED: i64 = 990_000_001;
 pub const SIM_ERR_UPDATE_FAILED: i64 = 990_000_002;
 /// `start_verify` before any feature update since init (T4.4).
 pub const SIM_ERR_FEATURES_NOT_UPDATED: i64 = 990_000_003;
-/// A request parameter is missing or invalid (empty appid, zero-sized surface, …).
+/// A request parameter is missing or invalid (zero-sized surface, …).
 pub const SIM_ERR_INVALID_PARAM: i64 = 990_000_004;
+/// A call after rawdata without `authinfo` / `organization_id` (T3.6): the real service
+/// answers "机构id不匹配" (organisation id mismatch); its code is not known.
+pub const SIM_ERR_ORG_MISMATCH: i64 = 990_000_005;
 
 /// The simulated service. Build with [`SimFaceService::new`]; drive faults with the
 /// control methods (`ota_restart`, `set_network`, `enroll_user`, `cancel_user`, `present`).
@@ -75,7 +82,8 @@ struct Matched {
 struct Session {
     stopped: bool,
     recognised: Option<Matched>,
-    finished: Option<usize>,
+    /// The finished user and whether a phone was entered (T7.10's recog_mode).
+    finished: Option<(usize, bool)>,
 }
 
 struct State {
@@ -100,11 +108,20 @@ struct State {
     session: Option<Session>,
     presence: VecDeque<Presence>,
     stats: SimStats,
+    /// The library's connection model (pending slot, timeout, reconnect): `link`.
+    link: link::LinkState,
+    /// The restarted service was initialised by the library alone: until the SDK's own
+    /// sequence updated features again, it refuses `getSdkInfo`, verification, finish and
+    /// credential with 620.
+    needs_sequence: bool,
+    /// The call being answered was replayed by the library after a reconnect.
+    replaying: bool,
 }
 
 impl State {
+    /// Not connected: inside an OTA restart window, until the library reconnected.
     fn is_down(&self) -> bool {
-        self.down_until.is_some_and(|t| Instant::now() < t)
+        !self.link.connected()
     }
 
     fn teardown(&mut self) {
@@ -121,8 +138,41 @@ impl State {
             Ok(())
         } else {
             self.stats.not_initialised_answers += 1;
-            Err(VendorError::new(ReturnCode::Error, ERR_NOT_INITIALISED))
+            Err(VendorError::new(ReturnCode::Fail, ERR_NOT_INITIALISED))
         }
+    }
+
+    /// An ordering error reached the service. A call the library replayed to a restarted
+    /// service (made before anyone could know of the restart, VENDOR-API §3.3) is counted
+    /// apart: it is the library's replay, not the engine's order.
+    fn count_violation(&mut self, counter: impl FnOnce(&mut SimStats) -> &mut u64) {
+        if self.replaying {
+            self.stats.replayed_to_restarted += 1;
+        } else {
+            *counter(&mut self.stats) += 1;
+        }
+    }
+
+    /// T3.6: every call after rawdata carries the authed map; the real service refuses a
+    /// mismatched organisation ("机构id不匹配"), so a missing one is refused too.
+    fn require_authed(&mut self, m: &Authed) -> VResult<()> {
+        if m.is_complete() && !m.appid.is_empty() && !m.mch_name.is_empty() {
+            Ok(())
+        } else {
+            self.stats.calls_without_authinfo += 1;
+            Err(VendorError::new(ReturnCode::Fail, SIM_ERR_ORG_MISMATCH))
+        }
+    }
+
+    /// After a restart the library re-initialised by itself (T9): the stricter choice for
+    /// what the remote does before the SDK's own sequence ran (VENDOR-API §11 leaves it
+    /// open) is "not initialised".
+    fn require_sequenced(&mut self) -> VResult<()> {
+        if self.needs_sequence {
+            self.stats.not_initialised_answers += 1;
+            return Err(VendorError::new(ReturnCode::Fail, ERR_NOT_INITIALISED));
+        }
+        Ok(())
     }
 
     fn apply_update(&mut self, wall_ms: i64) {
@@ -210,6 +260,9 @@ impl SimFaceService {
             session: None,
             presence: VecDeque::new(),
             stats: SimStats::default(),
+            link: link::LinkState::default(),
+            needs_sequence: false,
+            replaying: false,
         };
         Arc::new(SimFaceService { inner: Arc::new(Inner { cfg, clock, state: Mutex::new(state) }) })
     }
@@ -234,36 +287,22 @@ impl SimFaceService {
         self.inner.state.lock().stats.clone()
     }
 
-    /// OTA upgrade: from now on every pending and new call hangs and no callback fires;
-    /// after `down_for` the service answers again, but not initialised, camera cold, its
-    /// feature library (and `last_update_data_time`) kept. Calls parked before come back
-    /// never answer (dead binder).
+    /// OTA upgrade: from now on every call in flight never answers (dead binder) and no
+    /// callback fires; new calls wait in the library's pending slot (`link`). After
+    /// `down_for` the library reconnects, initialises the new service itself (no init
+    /// callback, T9) and replays the slot; the service keeps its feature library (and
+    /// `last_update_data_time`), its camera is cold.
     pub fn ota_restart(&self, down_for: Duration) {
         let mut s = self.inner.state.lock();
         s.generation += 1;
         s.stats.hung_calls += std::mem::take(&mut s.in_flight);
         s.down_until = Some(Instant::now() + down_for);
         s.teardown();
-        s.initialising_left = self.inner.cfg.initialising_answers;
         s.stats.ota_restarts += 1;
         let generation = s.generation;
         drop(s);
         tracing::debug!(down_for = ?down_for, "sim face service: OTA restart");
-        if !self.inner.cfg.init_callback_on_reconnect {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let weak = Arc::downgrade(&self.inner);
-        rt.spawn(async move {
-            tokio::time::sleep(down_for).await;
-            let Some(inner) = weak.upgrade() else { return };
-            let s = inner.state.lock();
-            if s.generation == generation {
-                // The vendor client reconnects and fires its init callback again, although
-                // the restarted service is not initialised.
-                s.emit(ServiceEvent::InitCallback { ok: true });
-            }
-        });
+        link::on_disconnected(&self.inner, generation, down_for);
     }
 
     /// Whether the service is down (inside an OTA restart window).
@@ -299,6 +338,14 @@ impl SimFaceService {
         }
     }
 
+    /// Sets a user's `UserInfo.status` (T7.10: only `FS_NORMAL` may pay). Unknown indices
+    /// are ignored.
+    pub fn set_user_status(&self, idx: usize, status: &str) {
+        if let Some(u) = self.inner.state.lock().users.get_mut(idx) {
+            u.user.status = status.to_string();
+        }
+    }
+
     /// A snapshot of the population (with personal data, as `Secret`s).
     pub fn users(&self) -> Vec<SimUser> {
         self.inner.state.lock().users.iter().map(|u| u.user.clone()).collect()
@@ -309,45 +356,13 @@ impl SimFaceService {
     pub fn present(&self, next: Presence) {
         self.inner.state.lock().presence.push_back(next);
     }
+}
 
-    /// Common entry of every call: counts it, hangs while down, waits the latency, and
-    /// hangs if an OTA restart happened meanwhile. Returns the locked state.
-    async fn begin(&self, op: Op, latency: Latency) -> MutexGuard<'_, State> {
-        let ticket = {
-            let mut s = self.inner.state.lock();
-            s.stats.count_call(op);
-            if s.is_down() {
-                s.stats.hung_calls += 1;
-                None
-            } else {
-                let wait = sample(&mut s.rng, latency);
-                if !wait.is_zero() {
-                    s.in_flight += 1;
-                }
-                Some((s.generation, wait))
-            }
-        };
-        let Some((generation, wait)) = ticket else { return hang().await };
-        if wait.is_zero() {
-            return self.inner.state.lock();
-        }
-        let parked = InFlight { inner: &self.inner, generation };
-        tokio::time::sleep(wait).await;
-        std::mem::forget(parked);
-        {
-            let mut s = self.inner.state.lock();
-            if s.generation == generation {
-                s.in_flight -= 1;
-                return s;
-            }
-            // Counted as hung by `ota_restart`.
-        }
-        hang().await
-    }
-
-    fn spawn_auto_refresh(&self, life: u64) {
-        let weak = Arc::downgrade(&self.inner);
-        let every = self.inner.cfg.auto_refresh_every;
+/// The service's own feature refresh (T4.2), every `auto_refresh_every`, without callback.
+fn spawn_auto_refresh(inner: &Arc<Inner>, life: u64) {
+    {
+        let weak = Arc::downgrade(inner);
+        let every = inner.cfg.auto_refresh_every;
         if every.is_zero() {
             return;
         }
@@ -365,237 +380,5 @@ impl SimFaceService {
                 }
             }
         });
-    }
-}
-
-impl FaceService for SimFaceService {
-    fn set_listener(&self, tx: UnboundedSender<ServiceEvent>) {
-        self.inner.state.lock().listener = Some(tx);
-    }
-
-    fn init(&self, p: InitParams) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::Init, self.inner.cfg.init).await;
-            if s.initialising_left > 0 {
-                s.initialising_left -= 1;
-                s.stats.initialising_answers += 1;
-                return Err(fail(ReturnCode::Error, ERR_INITIALISING));
-            }
-            if p.appid.is_empty() || p.mch_id.is_empty() {
-                s.stats.inits_failed += 1;
-                return Err(fail(ReturnCode::Fail, SIM_ERR_INVALID_PARAM));
-            }
-            if s.initialised {
-                // T2.1: harmless; the vendor SDK fires its init callback again.
-                s.stats.inits_ok += 1;
-                s.emit(ServiceEvent::InitCallback { ok: true });
-                return Ok(());
-            }
-            if chance(&mut s.rng, self.inner.cfg.p_init_fail) {
-                s.stats.inits_failed += 1;
-                s.emit(ServiceEvent::InitCallback { ok: false });
-                return Err(fail(ReturnCode::Fail, SIM_ERR_INIT_FAILED));
-            }
-            s.initialised = true;
-            s.updated_since_init = false;
-            s.life += 1;
-            s.stats.inits_ok += 1;
-            s.emit(ServiceEvent::InitCallback { ok: true });
-            let life = s.life;
-            drop(s);
-            self.spawn_auto_refresh(life);
-            Ok(())
-        })
-    }
-
-    fn raw_data(&self) -> BoxFut<'_, VResult<String>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::RawData, self.inner.cfg.call).await;
-            s.require_init()?;
-            let (a, b) = (s.rng.next_u64(), s.rng.next_u64());
-            Ok(format!("rawdata_{a:016x}{b:016x}"))
-        })
-    }
-
-    fn preload(&self) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::Preload, self.inner.cfg.preload).await;
-            s.require_init()?;
-            s.camera_warm = true;
-            Ok(())
-        })
-    }
-
-    fn update_features(&self) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::UpdateFeatures, self.inner.cfg.update_features).await;
-            s.require_init()?;
-            let faulty = chance(&mut s.rng, self.inner.cfg.p_update_fail);
-            if !s.network_up || faulty {
-                s.stats.updates_failed += 1;
-                // Seed §1.4: before the first recognition one update must have answered,
-                // success or failure (成功/失败都可以). The library itself is unchanged.
-                s.updated_since_init = true;
-                return Err(fail(ReturnCode::Fail, SIM_ERR_UPDATE_FAILED));
-            }
-            s.apply_update(unix_ms(self.inner.clock.wall()));
-            s.stats.updates_ok += 1;
-            Ok(())
-        })
-    }
-
-    fn sdk_info(&self) -> BoxFut<'_, VResult<SdkInfo>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::SdkInfo, self.inner.cfg.call).await;
-            s.require_init()?;
-            Ok(SdkInfo {
-                sdk_version: "2.21.0.sim".into(),
-                face_feature_version: "5.3.1".into(),
-                user_info_dbcount: s.users.iter().filter(|u| u.on_device).count() as u64,
-                user_info_total_count: s.users.iter().filter(|u| u.in_cloud).count() as u64,
-                last_update_data_time_ms: s.last_update_ms,
-            })
-        })
-    }
-
-    fn set_preview(&self, surface: Surface) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::SetPreview, self.inner.cfg.call).await;
-            s.require_init()?;
-            if surface.id == 0 || surface.width == 0 || surface.height == 0 {
-                return Err(fail(ReturnCode::Fail, SIM_ERR_INVALID_PARAM));
-            }
-            s.stats.preview_binds += 1;
-            if self.inner.cfg.double_preview_callback {
-                s.stats.preview_double_callbacks += 1;
-            }
-            Ok(())
-        })
-    }
-
-    fn remove_preview(&self) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::RemovePreview, self.inner.cfg.call).await;
-            s.require_init()?;
-            s.stats.preview_removes += 1;
-            Ok(())
-        })
-    }
-
-    fn start_verify(&self, p: VerifyParams) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::StartVerify, self.inner.cfg.call).await;
-            s.require_init()?;
-            if !s.updated_since_init {
-                s.stats.verify_without_features += 1;
-                return Err(fail(ReturnCode::Fail, SIM_ERR_FEATURES_NOT_UPDATED));
-            }
-            if p.authinfo.is_empty() {
-                return Err(fail(ReturnCode::Fail, SIM_ERR_INVALID_PARAM));
-            }
-            let cfg = &self.inner.cfg;
-            let presence = match s.presence.pop_front().unwrap_or(Presence::Random) {
-                Presence::Random => {
-                    let enrolled = s.users.iter().filter(|u| u.in_cloud).count();
-                    if enrolled == 0 {
-                        Presence::Nobody
-                    } else {
-                        let nth = s.rng.random_range(0..enrolled);
-                        let (idx, _) =
-                            s.users.iter().enumerate().filter(|(_, u)| u.in_cloud).nth(nth).expect("nth < count");
-                        Presence::User(idx)
-                    }
-                }
-                other => other,
-            };
-            let mut first_frame = sample(&mut s.rng, cfg.first_frame);
-            if !s.camera_warm {
-                first_frame += sample(&mut s.rng, cfg.camera_reopen_cost);
-                s.camera_warm = true;
-                s.stats.camera_cold_starts += 1;
-            }
-            let rng = ChaCha8Rng::seed_from_u64(s.rng.next_u64());
-            // A second start while one runs restarts: the old session goes silent.
-            s.verify_epoch += 1;
-            s.session = Some(Session { stopped: false, recognised: None, finished: None });
-            s.stats.verifications_started += 1;
-            let epoch = s.verify_epoch;
-            drop(s);
-            let weak = Arc::downgrade(&self.inner);
-            tokio::spawn(recognition::run(weak, epoch, p.session, rng, presence, first_frame));
-            Ok(())
-        })
-    }
-
-    fn stop_verify(&self) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::StopVerify, self.inner.cfg.call).await;
-            s.require_init()?;
-            // T7.7: stops recognition, keeps the recognition data.
-            s.verify_epoch += 1;
-            if let Some(sess) = s.session.as_mut() {
-                sess.stopped = true;
-            }
-            Ok(())
-        })
-    }
-
-    fn finish_verify(&self, p: FinishParams) -> BoxFut<'_, VResult<UserInfo>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::Finish, self.inner.cfg.call).await;
-            s.require_init()?;
-            let matched = s.session.as_ref().and_then(|x| x.recognised.as_ref()).map(|m| (m.user, m.need_ext_verify));
-            let Some((idx, need_ext)) = matched.filter(|(i, _)| s.users[*i].user.user_id == p.user_id) else {
-                // T7.3: "no user info"; the payment side counts a lost user.
-                s.stats.finish_without_recognition += 1;
-                return Err(fail(ReturnCode::Fail, ERR_NO_USER_INFO));
-            };
-            let user = &s.users[idx].user;
-            if need_ext && !p.user_phone.as_ref().is_some_and(|ph| user.phone_matches(ph)) {
-                s.stats.finish_ext_verify_failed += 1;
-                return Err(fail(ReturnCode::Fail, ERR_SIMILAR_FACES));
-            }
-            let info = user.user_info();
-            s.stats.finishes += 1;
-            if let Some(sess) = s.session.as_mut() {
-                sess.finished = Some(idx);
-            }
-            Ok(info)
-        })
-    }
-
-    fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::Credential, self.inner.cfg.call).await;
-            s.require_init()?;
-            let (stopped, finished) = match &s.session {
-                Some(x) => (x.stopped, x.finished),
-                None => (false, None),
-            };
-            if stopped {
-                // T7.5: the payment side would count a cancelled flow as a lost payment.
-                s.stats.credential_after_stop += 1;
-            }
-            if finished.is_none_or(|i| s.users[i].user.user_id != p.user_id) {
-                // T7.4: "userId is empty".
-                s.stats.credential_without_finish += 1;
-                return Err(fail(ReturnCode::Fail, ERR_NO_USER_INFO));
-            }
-            let (a, b) = (s.rng.next_u64(), s.rng.next_u64());
-            s.stats.credentials_issued += 1;
-            s.session = None;
-            Ok(Credential { face_token: Secret::new(format!("ft_{a:016x}{b:016x}")) })
-        })
-    }
-
-    fn release(&self) -> BoxFut<'_, VResult<()>> {
-        Box::pin(async move {
-            let mut s = self.begin(Op::Release, self.inner.cfg.call).await;
-            // "Service not registered" when there is nothing to release.
-            s.require_init()?;
-            s.teardown();
-            s.stats.releases += 1;
-            Ok(())
-        })
     }
 }

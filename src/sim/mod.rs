@@ -9,6 +9,8 @@ pub mod backend;
 #[cfg(feature = "sim")]
 pub mod bench;
 #[cfg(all(feature = "sim", feature = "mock"))]
+pub mod bench_recovery;
+#[cfg(all(feature = "sim", feature = "mock"))]
 pub mod demo;
 #[cfg(feature = "sim")]
 pub mod face_service;

@@ -26,6 +26,8 @@ pub struct SimUser {
     /// 11-digit mainland mobile number; auxiliary verification (T7.6) accepts it or its
     /// last 4 digits.
     pub phone: Secret,
+    /// `UserInfo.status` (a String, T7.10): `FS_NORMAL` unless the test sets another.
+    pub status: String,
 }
 
 impl SimUser {
@@ -41,17 +43,17 @@ impl SimUser {
         }
         let prefix = PHONE_PREFIXES[rng.random_range(0..PHONE_PREFIXES.len())];
         let phone = format!("{prefix}{:09}", rng.random_range(0..1_000_000_000u32));
-        SimUser { idx, user_id, out_user_id, name: Secret::new(name), phone: Secret::new(phone) }
+        let status = crate::terminal::face_service::STATUS_NORMAL.to_string();
+        SimUser { idx, user_id, out_user_id, name: Secret::new(name), phone: Secret::new(phone), status }
     }
 
-    /// The vendor `UserInfo` of this user (status 0, valid).
+    /// The vendor `UserInfo` of this user (status `FS_NORMAL`).
     pub fn user_info(&self) -> UserInfo {
         UserInfo {
             user_id: self.user_id.clone(),
             out_user_id: self.out_user_id.clone(),
             user_name: self.name.clone(),
-            status: 0,
-            valid: true,
+            status: self.status.clone(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{check_field, check_positive};
+use crate::config::{check_field, check_positive, MAX_FIELD_LEN};
 use crate::error::{Error, Result};
 use crate::store::StorePath;
 
@@ -15,9 +15,14 @@ pub struct TerminalConfig {
     pub device_id: String,
     pub appid: String,
     pub mch_id: String,
+    /// `mch_name` of the authed map (T3.6): the merchant's name as the face service shows it.
+    pub mch_name: String,
     pub sub_appid: Option<String>,
     pub sub_mch_id: Option<String>,
     pub organization_id: String,
+    /// The 3-argument init's `proxy` section (T2.4, VENDOR-API §2): `ip`, `port`, `user`,
+    /// `passwd`, `proxy_type`, `tcp_port`, `perform_mode`. `None` = the 2-argument init.
+    pub proxy: Option<std::collections::BTreeMap<String, String>>,
     /// SQLite file for the authinfo cache and the payment outbox; `None` = memory only.
     pub store_path: Option<String>,
     /// Base URL of the merchant backend (terminal ↔ backend protocol).
@@ -88,9 +93,11 @@ impl Default for TerminalConfig {
             device_id: String::new(),
             appid: String::new(),
             mch_id: String::new(),
+            mch_name: String::new(),
             sub_appid: None,
             sub_mch_id: None,
             organization_id: String::new(),
+            proxy: None,
             store_path: None,
             backend_url: String::new(),
             timing: Timing::default(),
@@ -113,7 +120,22 @@ impl TerminalConfig {
         check_field("device_id", &self.device_id)?;
         check_field("appid", &self.appid)?;
         check_field("mch_id", &self.mch_id)?;
+        // T3.6: every call after rawdata carries mch_name and the organisation.
+        check_field("mch_name", &self.mch_name)?;
         check_field("organization_id", &self.organization_id)?;
+        for (k, v) in self.proxy.iter().flatten() {
+            const PROXY_KEYS: [&str; 7] = ["ip", "port", "user", "passwd", "proxy_type", "tcp_port", "perform_mode"];
+            if !PROXY_KEYS.contains(&k.as_str()) {
+                // T2.4: the init map is proxy configuration only; merchant ids never go there.
+                return Err(Error::invalid_config(
+                    "proxy",
+                    "only ip, port, user, passwd, proxy_type, tcp_port and perform_mode",
+                ));
+            }
+            if v.len() > MAX_FIELD_LEN || v.chars().any(char::is_control) {
+                return Err(Error::invalid_config("proxy", "a value is too long or has control characters"));
+            }
+        }
         if let Some(v) = &self.sub_appid {
             check_field("sub_appid", v)?;
         }
@@ -172,6 +194,7 @@ impl TerminalConfig {
             device_id: device_id.into(),
             appid: "wx2421b1c4370ec43b".into(),
             mch_id: "1900000100".into(),
+            mch_name: "示例食堂".into(),
             organization_id: "org-canteen-1".into(),
             backend_url: backend_url.into(),
             ..TerminalConfig::default()
@@ -182,7 +205,6 @@ impl TerminalConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MAX_FIELD_LEN;
 
     #[test]
     fn example_is_valid_and_bad_values_name_the_field() {
@@ -197,6 +219,15 @@ mod tests {
         let mut c = ok.clone();
         c.timing.flow_timeout_ms = 0;
         assert!(c.validate().unwrap_err().to_string().contains("flow_timeout_ms"));
+        let mut c = ok.clone();
+        c.mch_name = String::new();
+        assert!(c.validate().unwrap_err().to_string().contains("mch_name"), "T3.6: mch_name is required");
+        let mut c = ok.clone();
+        c.organization_id = String::new();
+        assert!(c.validate().unwrap_err().to_string().contains("organization_id"));
+        let mut c = ok.clone();
+        c.proxy = Some([("mch_id".to_string(), "1900000100".to_string())].into());
+        assert!(c.validate().unwrap_err().to_string().contains("proxy"), "T2.4: no merchant ids in the init map");
         let e = TerminalConfig::from_json("{\"nope\":1}").unwrap_err();
         assert_eq!(e.code(), crate::error::ErrorCode::InvalidConfig);
     }

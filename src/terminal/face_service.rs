@@ -4,8 +4,10 @@
 //!
 //! Every operation is a future that resolves when the vendor callback answers; the engine
 //! wraps each in a deadline (T1.1), so an implementation may hang (a dead service does).
-//! Unsolicited callbacks (recognition results, the init callback fired again on every
-//! reconnect) go to the listener set with [`FaceService::set_listener`].
+//! Unsolicited callbacks (recognition results, late answers after the library's timeout
+//! FAIL) go to the listener set with [`FaceService::set_listener`]. The request shapes are
+//! the library's (VENDOR-API.md, SPEC T2.4, T3.6, T7.10, T9): a proxy-only init map, the
+//! authed map on every call after rawdata, Integer `recog_mode`, String `total_fee`.
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -24,6 +26,8 @@ pub const ERR_USER_STATUS_ABNORMAL: i64 = 271_378_533;
 pub const ERR_NO_USER_INFO: i64 = 271_378_595;
 pub const ERR_RISK_CONTROL: i64 = 271_378_527;
 pub const ERR_FACE_NOT_RECOGNISED: i64 = 271_378_526;
+/// Recognition hints the integrator app shows without ending the flow (VENDOR-API §9.3, §10).
+pub const RECOGNITION_HINTS: [i64; 6] = [271_377_930, 271_377_935, 271_377_936, 271_377_938, 271_378_510, 271_378_511];
 
 /// The vendor operations, as named in deadlines, errors and events. The discriminant is
 /// the operation's stable number (the JNI driver protocol and per-op counters use it).
@@ -109,28 +113,66 @@ impl ReturnCode {
 pub struct VendorError {
     pub return_code: ReturnCode,
     pub err_code: i64,
+    /// The answer itself was malformed: this key was missing or ill-typed.
+    pub bad_key: Option<&'static str>,
 }
+
+/// `err_code` of a malformed vendor answer (not a vendor code): see [`VendorError::bad_answer`].
+pub const ERR_BAD_ANSWER: i64 = 990_100_002;
 
 impl VendorError {
     pub fn new(return_code: ReturnCode, err_code: i64) -> Self {
-        VendorError { return_code, err_code }
+        VendorError { return_code, err_code, bad_key: None }
+    }
+    /// A vendor answer with a missing or ill-typed `key` (never a panic, never a credential).
+    pub fn bad_answer(key: &'static str) -> Self {
+        VendorError { return_code: ReturnCode::Error, err_code: ERR_BAD_ANSWER, bad_key: Some(key) }
     }
     pub fn into_error(self, op: Op) -> crate::Error {
-        crate::Error::Vendor { op: op.name(), return_code: self.return_code.as_str().into(), err_code: self.err_code }
+        match self.bad_key {
+            Some(key) => crate::Error::BadAnswer { op: op.name(), key },
+            None => crate::Error::Vendor {
+                op: op.name(),
+                return_code: self.return_code.as_str().into(),
+                err_code: self.err_code,
+            },
+        }
     }
 }
 
 pub type VResult<T> = Result<T, VendorError>;
 
-/// The request map of `initWxpayface`.
+/// The 3-argument `initWxpayface` map (VENDOR-API §2, T2.4): proxy / performance
+/// configuration only (`ip`, `port`, `user`, `passwd`, `proxy_type`, `tcp_port`,
+/// `perform_mode`). Merchant ids and authinfo never go here. `None` = the 2-argument call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InitParams {
+    pub proxy: Option<Vec<(String, String)>>,
+}
+
+/// The authed map (T3.6): carried by every call after `getWxpayfaceRawdata`, always with
+/// the newest authinfo. `authinfo` is a secret (never logged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthedMap {
     pub appid: String,
     pub mch_id: String,
+    pub mch_name: String,
     pub sub_appid: Option<String>,
     pub sub_mch_id: Option<String>,
     pub organization_id: String,
+    pub authinfo: Secret,
 }
+
+impl AuthedMap {
+    /// Whether the map carries what the service needs after rawdata (the real service
+    /// refuses a mismatched organisation with "机构id不匹配").
+    pub fn is_complete(&self) -> bool {
+        !self.authinfo.is_empty() && !self.organization_id.is_empty() && !self.mch_id.is_empty()
+    }
+}
+
+/// A shared authed map: one per authinfo, cloned cheaply into every call.
+pub type Authed = std::sync::Arc<AuthedMap>;
 
 /// What `getSdkInfo` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,57 +193,67 @@ pub struct Surface {
     pub height: u32,
 }
 
-/// `recog_mode` of `startVerify` / `getFacePayCredential`.
+/// `recog_mode` of `getFacePayCredential` (T7.10): an **Integer** on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum RecogMode {
-    /// Face payment (团餐, canteens).
+    /// 0: no phone was entered.
     #[default]
-    Pay,
-    /// Continuous recognition for access control (门禁).
-    Gate,
+    Face = 0,
+    /// 1: auxiliary verification with a phone (T7.6).
+    WithPhone = 1,
 }
 
-/// The request map of `startVerify`.
+impl RecogMode {
+    pub fn as_int(self) -> i32 {
+        self as i32
+    }
+}
+
+/// The request of `startVerify`: the authed map (T7.10). `session` is ours, not a vendor
+/// key: every [`ServiceEvent::Recognition`] of this verification echoes it, so results of
+/// a stopped verification are never taken for the next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyParams {
-    /// Echoed in every [`ServiceEvent::Recognition`] of this verification, so results of a
-    /// stopped verification are never taken for the next one.
     pub session: u64,
-    pub authinfo: Secret,
-    pub appid: String,
-    pub mch_id: String,
-    pub sub_appid: Option<String>,
-    pub sub_mch_id: Option<String>,
-    pub organization_id: String,
-    pub recog_mode: RecogMode,
-    pub total_fee: Option<u64>,
-    pub out_trade_no: Option<String>,
+    pub authed: Authed,
 }
 
-/// `com.tencent.wxpayface.data.UserInfo`. The name is personal data: a [`Secret`].
+/// `UserInfo.status` of a user who may pay (`UserInfo.isValidUser()`, VENDOR-API §6).
+pub const STATUS_NORMAL: &str = "FS_NORMAL";
+
+/// `com.tencent.wxpayface.data.UserInfo` / `K12UserInfo`. The name is personal data: a
+/// [`Secret`]. `status` is a String (T7.10); only [`STATUS_NORMAL`] is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub user_id: String,
     pub out_user_id: String,
     pub user_name: Secret,
-    pub status: i32,
-    pub valid: bool,
+    pub status: String,
 }
 
-/// The request map of `finishFaceVerify`.
+impl UserInfo {
+    /// `isValidUser()`: `"FS_NORMAL".equals(status)`.
+    pub fn is_valid(&self) -> bool {
+        self.status == STATUS_NORMAL
+    }
+}
+
+/// The request of `finishFaceVerify` (T7.10): the authed map, and `user_phone` when
+/// auxiliary verification gave one (T7.6). No `user_id`: no source knows of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishParams {
-    pub user_id: String,
-    /// Auxiliary verification (T7.6): the phone (or its tail) the user entered.
+    pub authed: Authed,
     pub user_phone: Option<Secret>,
 }
 
-/// The request map of `getFacePayCredential`.
+/// The request of `getFacePayCredential` (T7.10): the authed map, `user_id` (String),
+/// `recog_mode` (Integer 0/1) and `total_fee` (String, fen).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialParams {
+    pub authed: Authed,
     pub user_id: String,
     pub recog_mode: RecogMode,
-    pub total_fee: Option<u64>,
+    pub total_fee: String,
 }
 
 /// The payment credential: `face_token`, sent by the backend as `auth_code` (T7.8).
@@ -215,8 +267,9 @@ pub struct Credential {
 pub enum RecognitionEvent {
     /// `return_code == "FIRST_FRAME_CALLBACK"`: progress, not a result.
     FirstFrame,
-    /// Recognition failed; the service restarts recognition by itself (T7.1).
-    Failed { err_code: i64, need_restart_verify: bool },
+    /// Recognition failed (`err_code`, possibly negative; `need_restart_verify` may be
+    /// absent): hints keep recognising, other codes end the flow (`verify`, VENDOR-API §10).
+    Failed { err_code: i64, need_restart_verify: Option<bool> },
     /// Recognition succeeded and stopped by itself (T7.1).
     Recognised { need_ext_verify: bool, face_verify_id: String, users: Vec<UserInfo> },
 }
@@ -228,27 +281,35 @@ pub enum ServiceEvent {
         session: u64,
         event: RecognitionEvent,
     },
-    /// The init callback, fired again by the vendor SDK on every reconnect.
+    /// An init callback the engine did not wait for (T9: the library never re-fires the
+    /// app's init callback after a reconnect; an implementation that sees one reports it
+    /// here and the engine ignores it — reconnects are detected by the engine itself).
     InitCallback {
         ok: bool,
+    },
+    /// A second answer for a call already answered (T9: the 10 s timeout answered FAIL and
+    /// kept the call; the real answer followed). Exactly one answer counts: the engine
+    /// drops this one and only counts it.
+    LateAnswer {
+        op: Op,
     },
 }
 
 /// The vendor face service. Futures may never resolve (a dead service): the engine puts a
-/// deadline on every call.
+/// deadline on every call. Every call after `raw_data` takes the authed map (T3.6).
 pub trait FaceService: Send + Sync + 'static {
     /// Where unsolicited callbacks go. Called once, before `init`.
     fn set_listener(&self, tx: UnboundedSender<ServiceEvent>);
     fn init(&self, p: InitParams) -> BoxFut<'_, VResult<()>>;
     fn raw_data(&self) -> BoxFut<'_, VResult<String>>;
-    fn preload(&self) -> BoxFut<'_, VResult<()>>;
-    fn update_features(&self) -> BoxFut<'_, VResult<()>>;
-    fn sdk_info(&self) -> BoxFut<'_, VResult<SdkInfo>>;
-    fn set_preview(&self, surface: Surface) -> BoxFut<'_, VResult<()>>;
-    fn remove_preview(&self) -> BoxFut<'_, VResult<()>>;
+    fn preload(&self, m: Authed) -> BoxFut<'_, VResult<()>>;
+    fn update_features(&self, m: Authed) -> BoxFut<'_, VResult<()>>;
+    fn sdk_info(&self, m: Authed) -> BoxFut<'_, VResult<SdkInfo>>;
+    fn set_preview(&self, surface: Surface, m: Authed) -> BoxFut<'_, VResult<()>>;
+    fn remove_preview(&self, m: Authed) -> BoxFut<'_, VResult<()>>;
     /// Accepted means recognition runs; its results arrive as [`ServiceEvent::Recognition`].
     fn start_verify(&self, p: VerifyParams) -> BoxFut<'_, VResult<()>>;
-    fn stop_verify(&self) -> BoxFut<'_, VResult<()>>;
+    fn stop_verify(&self, m: Authed) -> BoxFut<'_, VResult<()>>;
     fn finish_verify(&self, p: FinishParams) -> BoxFut<'_, VResult<UserInfo>>;
     fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>>;
     /// Last resort only (T2.2): the engine never calls it on a normal path.

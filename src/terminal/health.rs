@@ -143,6 +143,10 @@ pub struct Health {
     pub disconnects: u64,
     pub reconnects: u64,
     pub init_calls: u64,
+    /// T9: real answers that followed the library's timeout FAIL, dropped (one counts).
+    pub late_answers_dropped: u64,
+    /// T3.6/T9: start-up sequences completed (the first and one per reconnect).
+    pub sequences: u64,
     pub preview_bound: bool,
     pub flow_running: bool,
     pub gate_running: bool,
@@ -166,6 +170,8 @@ impl Default for Health {
             disconnects: 0,
             reconnects: 0,
             init_calls: 0,
+            late_answers_dropped: 0,
+            sequences: 0,
             preview_bound: false,
             flow_running: false,
             gate_running: false,

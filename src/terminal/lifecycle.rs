@@ -139,6 +139,21 @@ impl Lifecycle {
         }
     }
 
+    /// An init passed its deadline while the link was down. The library answers an init
+    /// only when it connects, and an init never takes its pending slot (T9): the next one
+    /// goes after the first backoff step, so the link is back the moment the service is.
+    pub fn on_init_timed_out(&mut self, now: Instant) -> Option<LinkAction> {
+        if !self.init_in_flight {
+            return None;
+        }
+        if self.state != LinkState::Disconnected {
+            return self.on_init_answered(Err(None), now);
+        }
+        self.init_in_flight = false;
+        self.retry_at = Some(now + self.initial);
+        None
+    }
+
     /// T1.1: the service is gone. Flows end; reconnect after the first backoff step.
     pub fn on_lost(&mut self, reason: LossReason, now: Instant) -> Option<LinkAction> {
         if self.state != LinkState::Ready {
@@ -237,6 +252,23 @@ mod tests {
         let up = l.on_init_answered(Ok(()), t);
         assert_eq!(up, Some(LinkAction::Up { reconnected_after: Some(t - now) }));
         assert_eq!((l.disconnects, l.reconnects), (1, 1));
+    }
+
+    #[test]
+    fn t9_an_init_parked_while_disconnected_is_sent_again_after_the_first_step() {
+        let now = Instant::now();
+        let mut l = life();
+        l.start();
+        l.on_init_answered(Ok(()), now);
+        l.on_lost(LossReason::CallTimeout, now);
+        let mut t = now;
+        for _ in 0..6 {
+            t = l.poll_timeout().expect("retry");
+            assert_eq!(l.poll(t), Some(LinkAction::CallInit));
+            assert_eq!(l.on_init_timed_out(t + 15_000 * MS), None);
+            assert_eq!(l.poll_timeout(), Some(t + 15_000 * MS + 500 * MS), "no growing gap");
+        }
+        assert!(t > now);
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub mod outbox;
 pub mod preview;
 pub mod restart;
 pub mod runtime;
+pub mod sequence;
 pub mod verify;

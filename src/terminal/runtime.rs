@@ -4,10 +4,14 @@
 //! `features`, `verify`, `preview`, `restart`) and carries out what they decide. Every
 //! vendor call is a future with a deadline (T1.1), polled by the actor itself, whose answer
 //! is tagged with the link generation, so answers of a lost connection are dropped (T1.2).
+//! Vendor calls go out one at a time from one queue (`calls`, T9: the library keeps one
+//! pending call while disconnected and a second overwrites the first), every call after
+//! rawdata carries the authed map with the newest authinfo (T3.6), and after every
+//! (re)connection the start-up sequence runs again (`sequence`, T3.6/T4.1/T5).
 
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,34 +21,38 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::terminal::auth_info::{self, AuthCache};
-use crate::terminal::backend::{AuthInfoGrant, AuthInfoRequest, PaymentRequest};
+use crate::terminal::backend::AuthInfoGrant;
 use crate::terminal::command::{Cmd, Deps, PayRequest, Recognition, Reply};
 use crate::terminal::config::{TerminalConfig, Timing};
 use crate::terminal::face_service::{
-    Credential, FaceService, InitParams, Op, RecogMode, SdkInfo, ServiceEvent, UserInfo, VResult, VendorError,
-    VerifyParams,
+    Authed, AuthedMap, Credential, FaceService, InitParams, Op, ReturnCode, SdkInfo, ServiceEvent, UserInfo,
+    VendorError, VerifyParams,
 };
-use crate::terminal::features::{FeatureAlert, FeatureMonitor};
-use crate::terminal::health::{EngineEvent, FlowReport, Health, Published, StageTimings};
+use crate::terminal::features::FeatureMonitor;
+use crate::terminal::health::{EngineEvent, Health, Published};
 use crate::terminal::lifecycle::{Lifecycle, LinkAction, LossReason};
 use crate::terminal::outbox::{Outbox, OutboxEvent, OutboxHandle};
-use crate::terminal::preview::{PreviewAction, PreviewBinder};
-use crate::terminal::restart::{RestartAdvice, RestartPlanner};
-use crate::terminal::verify::{Action, Flow, FlowId, Input, Outcome};
+use crate::terminal::preview::PreviewBinder;
+use crate::terminal::restart::RestartPlanner;
+use crate::terminal::sequence::Sequence;
+use crate::terminal::verify::{Flow, FlowId, FlowMode, Input};
 
 /// T6.3: the view's size must be stable this long before binding.
 const PREVIEW_SETTLE: Duration = Duration::from_millis(300);
 /// Gate mode: pause between a recognition and the next `startVerify`.
 const GATE_PAUSE: Duration = Duration::from_millis(200);
+/// Gate mode: the heartbeat period (`getSdkInfo`) while a gate runs (T1.1, T1.3).
+const GATE_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A vendor call's tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Task {
     Init,
+    /// `getWxpayfaceRawdata`, for the sequence or a refresh of the authinfo.
+    RawData,
     Update,
     Preload,
     Check,
@@ -60,6 +68,7 @@ enum Task {
 
 enum Answer {
     Unit,
+    Raw(String),
     Info(SdkInfo),
     User(UserInfo),
     Cred(Credential),
@@ -74,6 +83,8 @@ enum Fail {
 
 struct Done {
     gen: u64,
+    /// The vendor call's number (0: not a vendor call, e.g. the backend fetch).
+    id: u64,
     task: Task,
     res: std::result::Result<Answer, Fail>,
 }
@@ -85,9 +96,21 @@ struct FlowCtx {
     recog_waiters: Vec<Reply<Recognition>>,
     recognised: Option<Recognition>,
     finish: Option<Reply<UserInfo>>,
-    user: Option<UserInfo>,
     cred: Option<Reply<String>>,
     gate: bool,
+}
+
+/// A vendor call waiting for its turn: made only when it goes out (the JNI driver
+/// dispatches as soon as a call is made).
+type MakeCall = Box<dyn FnOnce(Arc<dyn FaceService>) -> CallFut + Send>;
+type CallFut = Pin<Box<dyn Future<Output = std::result::Result<Answer, Fail>> + Send>>;
+
+struct Queued {
+    task: Task,
+    op: Op,
+    deadline: Duration,
+    gen: u64,
+    make: MakeCall,
 }
 
 pub(crate) struct Actor {
@@ -105,6 +128,13 @@ pub(crate) struct Actor {
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
     /// Vendor calls in flight, each with its deadline, polled by the actor itself.
     calls: FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send>>>,
+    /// Vendor calls not yet sent, and the number of the one outstanding (T9).
+    queue: VecDeque<Queued>,
+    outstanding: Option<u64>,
+    call_seq: u64,
+    /// The authed map of the newest authinfo (T3.6); `None` before the first authinfo.
+    authed: Option<Authed>,
+    seq: Sequence,
     svc_rx: mpsc::UnboundedReceiver<ServiceEvent>,
     life: Lifecycle,
     auth: AuthCache,
@@ -115,8 +145,11 @@ pub(crate) struct Actor {
     last_flow: Option<Flow>,
     gate_wanted: bool,
     gate_at: Option<Instant>,
+    gate_check_at: Option<Instant>,
     init_waiters: Vec<Reply<()>>,
     fetching_auth: bool,
+    /// Raw data for a refresh is being asked for (not a sequence step).
+    refreshing_raw: bool,
     updating: bool,
     checking: bool,
     next_id: u64,
@@ -148,6 +181,7 @@ impl Actor {
             }
         }
         let restart = RestartPlanner::new(cfg.restart_window, cfg.utc_offset_minutes);
+        let authed = auth.valid(now).map(|a| authed_map(&cfg, a.clone()));
         Ok(Actor {
             life: Lifecycle::new(ms(t.backoff_initial_ms), ms(t.backoff_max_ms)),
             features: FeatureMonitor::new(ms(t.feature_check_every_ms), ms(t.feature_stale_after_ms)),
@@ -164,6 +198,11 @@ impl Actor {
             outbox: None,
             outbox_rx: None,
             calls: FuturesUnordered::new(),
+            queue: VecDeque::new(),
+            outstanding: None,
+            call_seq: 0,
+            authed,
+            seq: Sequence::default(),
             svc_rx,
             auth,
             restart,
@@ -171,8 +210,10 @@ impl Actor {
             last_flow: None,
             gate_wanted: false,
             gate_at: None,
+            gate_check_at: None,
             init_waiters: Vec::new(),
             fetching_auth: false,
+            refreshing_raw: false,
             updating: false,
             checking: false,
             next_id: 1,
@@ -235,6 +276,7 @@ impl Actor {
             }
             self.drain_ready();
             self.on_time();
+            self.pump();
             self.publish();
         }
     }
@@ -261,15 +303,20 @@ impl Actor {
         let now = self.now();
         let far = now + Duration::from_secs(3600);
         let ready = self.life.is_ready();
+        let open = ready && self.seq.is_open();
         [
             self.life.poll_timeout(),
             self.flow.as_ref().and_then(|c| c.flow.poll_timeout()),
-            ready.then(|| self.features.poll_timeout()).flatten(),
-            (ready && !self.fetching_auth).then(|| self.auth.refresh_at()).flatten(),
-            ready.then(|| self.preview.poll_timeout()).flatten(),
+            open.then(|| self.features.poll_timeout()).flatten(),
+            // The refresh asks for raw data, which the sequence does itself until it has.
+            (ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata())
+                .then(|| self.auth.refresh_at())
+                .flatten(),
+            open.then(|| self.preview.poll_timeout()).flatten(),
             // Only when it can act: a gate start that waits for the link or the first
             // feature update is resumed by those answers, not by spinning on the clock.
-            (ready && self.features.ready() && self.flow.is_none()).then_some(self.gate_at).flatten(),
+            (open && self.features.ready() && self.flow.is_none()).then_some(self.gate_at).flatten(),
+            (open && self.gate_wanted).then_some(self.gate_check_at).flatten(),
             Some(now + self.restart.poll_timeout(self.deps.clock.wall())),
         ]
         .into_iter()
@@ -279,59 +326,7 @@ impl Actor {
         .max(now)
     }
 
-    // ---- starting calls -------------------------------------------------------------
-
-    fn start_call<F>(&self, task: Task, op: Op, deadline: Duration, fut: F)
-    where
-        F: std::future::Future<Output = std::result::Result<Answer, Fail>> + Send + 'static,
-    {
-        let gen = self.life.generation();
-        self.calls.push(Box::pin(async move {
-            let res = match tokio::time::timeout(deadline, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(Fail::Timeout(op, deadline)),
-            };
-            Done { gen, task, res }
-        }));
-    }
-
-    /// Runs one vendor call with its deadline (T1.1); `f` gets the service handle.
-    fn call<T, G, Fut>(&self, task: Task, op: Op, slow: bool, f: G)
-    where
-        G: FnOnce(Arc<dyn FaceService>) -> Fut,
-        Fut: std::future::Future<Output = VResult<T>> + Send + 'static,
-        Answer: From<T>,
-    {
-        let fut = f(self.deps.service.clone());
-        let d = ms(if slow { self.t.slow_call_timeout_ms } else { self.t.call_timeout_ms });
-        self.start_call(task, op, d, async move { fut.await.map(Answer::from).map_err(Fail::Vendor) });
-    }
-
-    fn spawn_auth_fetch(&mut self) {
-        self.fetching_auth = true;
-        let svc = self.deps.service.clone();
-        let src = self.deps.auth.clone();
-        let (device_id, organization_id) = (self.cfg.device_id.clone(), self.cfg.organization_id.clone());
-        let d = ms(self.t.call_timeout_ms);
-        self.start_call(Task::AuthInfo, Op::RawData, 2 * d, async move {
-            let raw_data = match tokio::time::timeout(d, svc.raw_data()).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(Fail::Vendor(e)),
-                Err(_) => return Err(Fail::Timeout(Op::RawData, d)),
-            };
-            src.fetch(AuthInfoRequest { device_id, raw_data, organization_id })
-                .await
-                .map(Answer::Auth)
-                .map_err(Fail::Other)
-        });
-    }
-
-    fn spawn_update(&mut self) {
-        if !self.updating {
-            self.updating = true;
-            self.call(Task::Update, Op::UpdateFeatures, true, |s| async move { s.update_features().await });
-        }
-    }
+    // ---- starting calls: see `calls` ----------------------------------------------
 
     // ---- the link -------------------------------------------------------------------
 
@@ -340,13 +335,9 @@ impl Actor {
         match a {
             None => {}
             Some(LinkAction::CallInit) => {
-                let p = InitParams {
-                    appid: self.cfg.appid.clone(),
-                    mch_id: self.cfg.mch_id.clone(),
-                    sub_appid: self.cfg.sub_appid.clone(),
-                    sub_mch_id: self.cfg.sub_mch_id.clone(),
-                    organization_id: self.cfg.organization_id.clone(),
-                };
+                // T2.4: the 2-argument init unless a proxy section is configured; merchant
+                // ids never go into the init map.
+                let p = InitParams { proxy: self.cfg.proxy.as_ref().map(|m| m.clone().into_iter().collect()) };
                 self.call(Task::Init, Op::Init, true, move |s| async move { s.init(p).await });
             }
             Some(LinkAction::Up { reconnected_after }) => {
@@ -354,14 +345,12 @@ impl Actor {
                 if let Some(after) = reconnected_after {
                     self.emit(EngineEvent::Reconnected { after });
                 }
-                // T4.1 feature update right after init; T5 preload; T6 bind again.
+                // T3.6 (T9: also after every reconnect): rawdata → authinfo → preload (T5)
+                // → update (T4.1) → sdk info → verification opens; T6 binds again then.
                 self.features.on_init(now);
-                self.spawn_update();
-                self.call(Task::Preload, Op::Preload, true, |s| async move { s.preload().await });
                 self.preview.on_service_reset();
-                if self.auth.fetch_due(now) && !self.fetching_auth {
-                    self.spawn_auth_fetch();
-                }
+                let a = self.seq.on_link_up();
+                self.on_seq(a);
             }
             Some(LinkAction::Lost(reason)) => {
                 tracing::warn!(?reason, "face service lost; reconnecting");
@@ -369,9 +358,14 @@ impl Actor {
                 self.emit(EngineEvent::StateChanged { state: self.life.state() });
                 self.features.pause();
                 self.preview.on_service_reset();
-                // In-flight work of the old connection is dropped with its generation.
+                self.seq.on_link_down();
+                // In-flight work of the old connection is dropped with its generation; the
+                // call that may sit in the library's pending slot is abandoned, and only
+                // init (which never takes the slot) goes out until the link is up (T9).
+                self.abandon_calls();
                 self.updating = false;
                 self.checking = false;
+                self.refreshing_raw = false;
                 let _ = self.flow_event(None, Input::Disconnected);
             }
         }
@@ -388,8 +382,14 @@ impl Actor {
         match cmd {
             Cmd::Init(r) => {
                 let a = self.life.start();
-                if self.life.is_ready() && self.features.ready() {
+                if self.is_open() {
                     let _ = r.send(Ok(()));
+                } else if self.auth.is_mismatch() {
+                    // T3.5: a configuration error; T3.6: nothing runs without an authinfo.
+                    let _ = r.send(Err(Error::ConfigMismatch("organization_id does not belong to mch_id".into())));
+                } else if self.seq.step() == crate::terminal::sequence::SeqStep::AuthInfo && !self.fetching_auth {
+                    // The sequence waits for an authinfo whose fetch failed (retried with backoff).
+                    let _ = r.send(Err(Error::AuthInfoUnavailable("authinfo fetch failed; retrying".into())));
                 } else {
                     self.init_waiters.push(r);
                 }
@@ -466,6 +466,8 @@ impl Actor {
                 self.flow_event(None, Input::Disconnected).ok();
                 self.gate_wanted = false;
                 self.life.on_released();
+                self.seq.on_link_down();
+                self.abandon_calls();
                 self.features.pause();
                 self.preview.on_service_reset();
                 self.call(Task::Release, Op::Release, false, |s| async move { s.release().await });
@@ -492,14 +494,15 @@ impl Actor {
             crate::terminal::lifecycle::LinkState::Disconnected => return Err(Error::ServiceDisconnected),
             _ => return Err(Error::NotInitialised),
         }
-        if !self.features.ready() {
-            return Err(Error::FeaturesNotReady);
-        }
         if self.auth.is_mismatch() {
             return Err(Error::ConfigMismatch("organization_id does not belong to mch_id".into()));
         }
         if self.auth.valid(self.now()).is_none() {
             return Err(Error::AuthInfoUnavailable("no valid authinfo yet; fetching".into()));
+        }
+        // T4.1/T3.6: verification opens when the whole sequence has answered.
+        if !self.features.ready() || !self.seq.is_open() {
+            return Err(Error::FeaturesNotReady);
         }
         Ok(())
     }
@@ -509,32 +512,27 @@ impl Actor {
         let id = FlowId(self.next_id);
         self.next_id += 1;
         let gate = req.is_none();
-        let mode = if gate { RecogMode::Gate } else { RecogMode::Pay };
-        let (fee, out_trade_no) = req.map_or((None, None), |r| (Some(r.amount_fen), r.out_trade_no));
+        let mode = if gate { FlowMode::Gate } else { FlowMode::Pay };
+        // `out_trade_no` is the backend's business: startVerify takes the authed map only
+        // (T7.10, no invented keys).
+        let fee = req.map(|r| r.amount_fen);
         let timeout = (!gate).then(|| ms(self.t.flow_timeout_ms));
         let flow = Flow::new(id, id.0, mode, fee, now, timeout, ms(self.t.first_callback_timeout_ms));
-        let p = VerifyParams {
-            session: id.0,
-            authinfo: self.auth.valid(now).cloned().unwrap_or_default(),
-            appid: self.cfg.appid.clone(),
-            mch_id: self.cfg.mch_id.clone(),
-            sub_appid: self.cfg.sub_appid.clone(),
-            sub_mch_id: self.cfg.sub_mch_id.clone(),
-            organization_id: self.cfg.organization_id.clone(),
-            recog_mode: mode,
-            total_fee: fee,
-            out_trade_no,
-        };
         self.flow = Some(FlowCtx {
             flow,
             start: reply,
             recog_waiters: Vec::new(),
             recognised: None,
             finish: None,
-            user: None,
             cred: None,
             gate,
         });
+        let Some(authed) = self.authed.clone() else {
+            // can_start checked the authinfo; a gate start checks it too.
+            let _ = self.flow_event(Some(id), Input::StartAnswered(Err(VendorError::new(ReturnCode::Error, 0))));
+            return;
+        };
+        let p = VerifyParams { session: id.0, authed };
         self.call(Task::Start(id), Op::StartVerify, false, move |s| async move { s.start_verify(p).await });
     }
 
@@ -584,4 +582,18 @@ impl Actor {
     }
 }
 
+/// The authed map of `authinfo` (T3.6).
+fn authed_map(cfg: &TerminalConfig, authinfo: crate::error::Secret) -> Authed {
+    Arc::new(AuthedMap {
+        appid: cfg.appid.clone(),
+        mch_id: cfg.mch_id.clone(),
+        mch_name: cfg.mch_name.clone(),
+        sub_appid: cfg.sub_appid.clone(),
+        sub_mch_id: cfg.sub_mch_id.clone(),
+        organization_id: cfg.organization_id.clone(),
+        authinfo,
+    })
+}
+
+mod calls;
 mod events;

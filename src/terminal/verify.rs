@@ -5,7 +5,12 @@
 //! must carry out; an illegal app call is refused locally with `OutOfOrder { expected, got }`
 //! and leaves the flow as it was (T7.3, T7.4, T7.6), so the vendor never sees it and never
 //! counts a lost user. Deadlines (the overall flow timeout T7.2 and the first-callback
-//! watchdog T1.1) are fields; [`Flow::poll_timeout`] says when to wake.
+//! watchdog T1.1) are fields; [`Flow::poll_timeout`] says when to wake. The flow holds its
+//! whole truth: the recognised user travels in the state up to the credential, the
+//! requests it asks for carry exactly the keys of T7.10 (the runtime adds the authed map,
+//! newest authinfo, when it sends them), a user whose status is not `FS_NORMAL` ends it
+//! before any credential, and recognition failures are classified as VENDOR-API §9.3/§10
+//! say (hints keep recognising, `271378526` and restart-needing codes end the flow).
 
 // The flow travels by value both ways (`Ok` carries it too); a refusal hands it back
 // unchanged, so the `Err` side is as large as the `Ok` side by design.
@@ -15,8 +20,46 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Secret};
 use crate::terminal::face_service::{
-    Credential, CredentialParams, FinishParams, RecogMode, UserInfo, VResult, VendorError, ERR_SIMILAR_FACES,
+    Credential, RecogMode, UserInfo, VResult, VendorError, ERR_FACE_NOT_RECOGNISED, ERR_SIMILAR_FACES,
+    ERR_USER_STATUS_ABNORMAL, RECOGNITION_HINTS,
 };
+
+/// What a flow is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum FlowMode {
+    /// Face payment (团餐, canteens): ends with the credential.
+    #[default]
+    Pay,
+    /// Continuous recognition at an access gate (门禁): the same maps, no credential.
+    Gate,
+}
+
+/// `finishFaceVerify`'s own keys (the runtime adds the authed map): `user_phone` when
+/// auxiliary verification gave one (T7.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishReq {
+    pub user_phone: Option<Secret>,
+}
+
+/// `getFacePayCredential`'s own keys (T7.10): `user_id` (String), `recog_mode` (Integer
+/// 0/1), `total_fee` (String, fen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReq {
+    pub user_id: String,
+    pub recog_mode: RecogMode,
+    pub total_fee: String,
+}
+
+/// Whether a failed recognition answer ends the flow (VENDOR-API §9.3, §10): negative
+/// codes and the known hint codes never do; `need_restart_verify == false` (present) is a
+/// hint unless the code is `271378526` ("face not recognised, fail directly"); anything
+/// else (absent or `true`) needs a new verification, so the flow ends with it.
+pub fn recognition_failure_is_final(err_code: i64, need_restart_verify: Option<bool>) -> bool {
+    if err_code < 0 || RECOGNITION_HINTS.contains(&err_code) {
+        return false;
+    }
+    err_code == ERR_FACE_NOT_RECOGNISED || need_restart_verify != Some(false)
+}
 
 /// A step of the verify flow, as named in ordering errors (T7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -126,11 +169,16 @@ enum State {
     },
     Finishing {
         user: UserInfo,
+        with_phone: bool,
     },
     Finished {
         user: UserInfo,
+        with_phone: bool,
     },
-    Crediting,
+    /// The user travels up to the credential: the payment is made for this one.
+    Crediting {
+        user: UserInfo,
+    },
     Ended(Outcome),
 }
 
@@ -139,8 +187,10 @@ enum State {
 pub enum Input {
     StartAnswered(VResult<()>),
     FirstFrame,
+    /// A failed recognition answer, classified by [`recognition_failure_is_final`].
     AttemptFailed {
         err_code: i64,
+        need_restart_verify: Option<bool>,
     },
     Recognised {
         need_ext_verify: bool,
@@ -162,8 +212,8 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     StopVerify,
-    CallFinish(FinishParams),
-    CallCredential(CredentialParams),
+    CallFinish(FinishReq),
+    CallCredential(CredentialReq),
     /// Tell waiters the user was recognised.
     Recognised {
         user: UserInfo,
@@ -174,8 +224,11 @@ pub enum Action {
     },
     /// The finish answered: the user is known.
     Finished(UserInfo),
-    /// The credential arrived: hand it to the outbox.
-    Credentialed(Credential),
+    /// The credential arrived for this user: hand both to the outbox.
+    Credentialed {
+        credential: Credential,
+        user: UserInfo,
+    },
     /// No callback within the watchdog deadline: the service is presumed dead (T1.1).
     ServiceSilent,
     Ended(Outcome),
@@ -196,7 +249,7 @@ pub struct Flow {
     pub id: FlowId,
     /// Echoed by the service in recognition events.
     pub session: u64,
-    pub mode: RecogMode,
+    pub mode: FlowMode,
     pub total_fee: Option<u64>,
     pub started_at: Instant,
     /// Overall deadline (T7.2); `None` in continuous gate mode.
@@ -215,7 +268,7 @@ impl Flow {
     pub fn new(
         id: FlowId,
         session: u64,
-        mode: RecogMode,
+        mode: FlowMode,
         total_fee: Option<u64>,
         now: Instant,
         timeout: Option<Duration>,
@@ -256,7 +309,7 @@ impl Flow {
             State::Starting | State::Recognising { .. } => Step::Recognition,
             State::Recognised { need_ext: true, .. } => Step::ExtVerify,
             State::Recognised { .. } | State::ExtProvided { .. } | State::Finishing { .. } => Step::Finish,
-            State::Finished { .. } | State::Crediting => Step::Credential,
+            State::Finished { .. } | State::Crediting { .. } => Step::Credential,
             State::Ended(_) => Step::Ended,
         }
     }
@@ -327,16 +380,25 @@ impl Flow {
                 self.state = State::Recognising { seen_callback: true };
                 Ok((self, vec![]))
             }
-            (State::Starting | State::Recognising { .. }, Input::AttemptFailed { err_code }) => {
-                // T7.1: the service restarts recognition by itself.
+            (State::Starting | State::Recognising { .. }, Input::AttemptFailed { err_code, need_restart_verify }) => {
                 self.failures += 1;
+                if recognition_failure_is_final(err_code, need_restart_verify) {
+                    let failed = Outcome::Failed { step: Step::Recognition, err_code };
+                    return self.end(failed, now, vec![Action::AttemptFailed { err_code }], true);
+                }
+                // T7.1: the service restarts recognition by itself.
                 self.state = State::Recognising { seen_callback: true };
                 Ok((self, vec![Action::AttemptFailed { err_code }]))
             }
             (State::Starting | State::Recognising { .. }, Input::Recognised { need_ext_verify, user }) => {
                 self.stamps.recognised = Some(now);
                 self.stamps.first_frame.get_or_insert(now);
-                if self.mode == RecogMode::Gate {
+                if !user.is_valid() {
+                    // T7.10: no credential (and no gate opening) for a user not FS_NORMAL.
+                    let failed = Outcome::Failed { step: Step::Recognition, err_code: ERR_USER_STATUS_ABNORMAL };
+                    return self.end(failed, now, vec![], true);
+                }
+                if self.mode == FlowMode::Gate {
                     // Nobody types a phone at a gate: a result that needs auxiliary
                     // verification is a failed recognition there, and the gate goes on.
                     if need_ext_verify {
@@ -359,31 +421,38 @@ impl Flow {
                 Ok((self, vec![]))
             }
             (State::Recognised { user, need_ext: false }, Input::Finish) => {
-                let p = FinishParams { user_id: user.user_id.clone(), user_phone: None };
-                self.state = State::Finishing { user };
-                Ok((self, vec![Action::CallFinish(p)]))
+                self.state = State::Finishing { user, with_phone: false };
+                Ok((self, vec![Action::CallFinish(FinishReq { user_phone: None })]))
             }
             (State::ExtProvided { user, phone }, Input::Finish) => {
-                let p = FinishParams { user_id: user.user_id.clone(), user_phone: Some(phone) };
-                self.state = State::Finishing { user };
-                Ok((self, vec![Action::CallFinish(p)]))
+                self.state = State::Finishing { user, with_phone: true };
+                Ok((self, vec![Action::CallFinish(FinishReq { user_phone: Some(phone) })]))
             }
-            (State::Finishing { .. }, Input::FinishAnswered(Ok(user))) => {
+            (State::Finishing { with_phone, .. }, Input::FinishAnswered(Ok(user))) => {
                 self.stamps.finished = Some(now);
-                self.state = State::Finished { user: user.clone() };
+                if !user.is_valid() {
+                    // T7.10: a user whose status is not FS_NORMAL gets no credential.
+                    let failed = Outcome::Failed { step: Step::Finish, err_code: ERR_USER_STATUS_ABNORMAL };
+                    return self.end(failed, now, vec![], true);
+                }
+                self.state = State::Finished { user: user.clone(), with_phone };
                 Ok((self, vec![Action::Finished(user)]))
             }
             (State::Finishing { .. }, Input::FinishAnswered(Err(e))) => self.vendor_fail(Step::Finish, e, now),
-            (State::Finished { user }, Input::Credential) => {
-                let p = CredentialParams { user_id: user.user_id, recog_mode: self.mode, total_fee: self.total_fee };
-                self.state = State::Crediting;
+            (State::Finished { user, with_phone }, Input::Credential) => {
+                let p = CredentialReq {
+                    user_id: user.user_id.clone(),
+                    recog_mode: if with_phone { RecogMode::WithPhone } else { RecogMode::Face },
+                    total_fee: self.total_fee.unwrap_or(0).to_string(),
+                };
+                self.state = State::Crediting { user };
                 Ok((self, vec![Action::CallCredential(p)]))
             }
-            (State::Crediting, Input::CredentialAnswered(Ok(c))) => {
+            (State::Crediting { user }, Input::CredentialAnswered(Ok(credential))) => {
                 self.stamps.credential = Some(now);
-                self.end(Outcome::Credential, now, vec![Action::Credentialed(c)], false)
+                self.end(Outcome::Credential, now, vec![Action::Credentialed { credential, user }], false)
             }
-            (State::Crediting, Input::CredentialAnswered(Err(e))) => self.vendor_fail(Step::Credential, e, now),
+            (State::Crediting { .. }, Input::CredentialAnswered(Err(e))) => self.vendor_fail(Step::Credential, e, now),
             (s, input) => {
                 self.state = s;
                 match app_step(&input) {
@@ -408,186 +477,4 @@ fn app_step(input: &Input) -> Option<Step> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::terminal::face_service::ReturnCode;
-
-    fn user() -> UserInfo {
-        UserInfo {
-            user_id: "u1".into(),
-            out_user_id: "o1".into(),
-            user_name: Secret::new("张三"),
-            status: 0,
-            valid: true,
-        }
-    }
-
-    fn flow(now: Instant) -> Flow {
-        Flow::new(FlowId(1), 7, RecogMode::Pay, Some(100), now, Some(Duration::from_secs(40)), Duration::from_secs(5))
-    }
-
-    fn step(f: Flow, i: Input, now: Instant) -> (Flow, Vec<Action>) {
-        f.handle(i, now).map_err(|(_, e)| e).expect("legal step")
-    }
-
-    fn recognised(now: Instant, need_ext: bool) -> Flow {
-        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
-        step(f, Input::Recognised { need_ext_verify: need_ext, user: user() }, now).0
-    }
-
-    #[test]
-    fn t7_happy_path_in_the_only_legal_order() {
-        let now = Instant::now();
-        let f = recognised(now, false);
-        let (f, a) = step(f, Input::Finish, now);
-        assert!(matches!(&a[..], [Action::CallFinish(p)] if p.user_id == "u1" && p.user_phone.is_none()));
-        let (f, _) = step(f, Input::FinishAnswered(Ok(user())), now);
-        let (f, a) = step(f, Input::Credential, now);
-        assert!(matches!(&a[..], [Action::CallCredential(p)] if p.total_fee == Some(100)));
-        let tok = Credential { face_token: Secret::new("tok") };
-        let (f, a) = step(f, Input::CredentialAnswered(Ok(tok.clone())), now);
-        assert_eq!(a, vec![Action::Credentialed(tok), Action::Ended(Outcome::Credential)]);
-        assert_eq!(f.outcome(), Some(&Outcome::Credential));
-    }
-
-    #[test]
-    fn t7_3_finish_before_callback_is_refused() {
-        let now = Instant::now();
-        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
-        let (f, e) = f.handle(Input::Finish, now).expect_err("refused");
-        assert!(matches!(e, Error::OutOfOrder { expected: "Recognition", got: "Finish" }));
-        // The flow is intact: the recognition callback still leads to a legal finish.
-        let f = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now).0;
-        let (_, a) = step(f, Input::Finish, now);
-        assert!(matches!(&a[..], [Action::CallFinish(_)]));
-    }
-
-    #[test]
-    fn t7_4_credential_before_finish_is_refused() {
-        let now = Instant::now();
-        let f = recognised(now, false);
-        let (f, e) = f.handle(Input::Credential, now).expect_err("refused");
-        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "Credential" }));
-        let (f, _) = step(f, Input::Finish, now);
-        let (_, e) = f.handle(Input::Credential, now).expect_err("finish still in flight");
-        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "Credential" }));
-    }
-
-    #[test]
-    fn t7_5_no_credential_after_cancel_or_failure() {
-        let now = Instant::now();
-        let f = recognised(now, false);
-        let (f, a) = step(f, Input::Stop, now);
-        assert_eq!(a, vec![Action::StopVerify, Action::Ended(Outcome::Cancelled)]);
-        let (_, e) = f.handle(Input::Credential, now).expect_err("ended");
-        assert!(matches!(e, Error::OutOfOrder { expected: "Ended", got: "Credential" }));
-
-        let f = recognised(now, false);
-        let (f, _) = step(f, Input::Finish, now);
-        let (f, a) = step(f, Input::FinishAnswered(Err(VendorError::new(ReturnCode::Fail, 1))), now);
-        assert!(a.contains(&Action::StopVerify));
-        assert!(matches!(f.outcome(), Some(Outcome::Failed { step: Step::Finish, err_code: 1 })));
-        assert!(f.handle(Input::Credential, now).is_err());
-    }
-
-    #[test]
-    fn t7_6_ext_verify_must_come_before_finish() {
-        let now = Instant::now();
-        let f = recognised(now, true);
-        let (f, e) = f.handle(Input::Finish, now).expect_err("needs ext verify");
-        assert!(matches!(e, Error::OutOfOrder { expected: "ExtVerify", got: "Finish" }));
-        let (f, e) = f.handle(Input::ExtVerify(Secret::new("")), now).expect_err("empty phone");
-        assert_eq!(e.code(), ErrorCode::InvalidArgument);
-        let (f, _) = step(f, Input::ExtVerify(Secret::new("1234")), now);
-        let (_, a) = step(f, Input::Finish, now);
-        assert!(matches!(&a[..], [Action::CallFinish(p)] if p.user_phone.as_ref().map(Secret::expose) == Some("1234")));
-        // Without need_ext_verify, an ext verify is out of order.
-        let (_, e) = recognised(now, false).handle(Input::ExtVerify(Secret::new("1")), now).expect_err("not needed");
-        assert!(matches!(e, Error::OutOfOrder { expected: "Finish", got: "ExtVerify" }));
-    }
-
-    #[test]
-    fn t7_1_failures_keep_recognising_until_success() {
-        let now = Instant::now();
-        let mut f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
-        for _ in 0..3 {
-            let (g, a) = step(f, Input::AttemptFailed { err_code: 271_378_526 }, now);
-            assert_eq!(a, vec![Action::AttemptFailed { err_code: 271_378_526 }]);
-            f = g;
-        }
-        assert_eq!(f.recognition_failures(), 3);
-        assert_eq!(f.expected(), Step::Recognition);
-        let (f, _) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
-        assert_eq!(f.expected(), Step::Finish);
-    }
-
-    #[test]
-    fn t7_2_flow_times_out_after_its_deadline() {
-        let now = Instant::now();
-        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
-        let f = step(f, Input::FirstFrame, now).0;
-        assert_eq!(f.poll_timeout(), Some(now + Duration::from_secs(40)));
-        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(39));
-        assert!(a.is_empty() && !f.is_ended());
-        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(40));
-        assert_eq!(a, vec![Action::StopVerify, Action::Ended(Outcome::TimedOut)]);
-        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::FlowTimeout));
-    }
-
-    #[test]
-    fn t1_1_no_first_callback_marks_the_service_silent() {
-        let now = Instant::now();
-        let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
-        assert_eq!(f.poll_timeout(), Some(now + Duration::from_secs(5)));
-        let (f, a) = step(f, Input::Tick, now + Duration::from_secs(5));
-        assert_eq!(a, vec![Action::ServiceSilent, Action::Ended(Outcome::Disconnected)]);
-        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::ServiceDisconnected));
-    }
-
-    #[test]
-    fn t7_7_stop_at_any_time_then_no_further_call() {
-        let now = Instant::now();
-        for f in [flow(now), step(flow(now), Input::StartAnswered(Ok(())), now).0, recognised(now, true)] {
-            let (f, a) = step(f, Input::Stop, now);
-            assert_eq!(a[0], Action::StopVerify);
-            for call in [Input::Finish, Input::Credential, Input::Stop, Input::ExtVerify(Secret::new("1"))] {
-                let (_, e) = f.clone().handle(call, now).expect_err("no call after stop");
-                assert!(matches!(e, Error::OutOfOrder { expected: "Ended", .. }));
-            }
-            // Late service answers are ignored.
-            let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
-            assert!(a.is_empty() && f.outcome() == Some(&Outcome::Cancelled));
-        }
-    }
-
-    #[test]
-    fn t1_2_disconnect_ends_a_flow_with_a_clear_error() {
-        let now = Instant::now();
-        let (f, a) = step(recognised(now, false), Input::Disconnected, now);
-        assert_eq!(a, vec![Action::Ended(Outcome::Disconnected)]);
-        assert_eq!(f.outcome().and_then(Outcome::code), Some(ErrorCode::ServiceDisconnected));
-    }
-
-    #[test]
-    fn t1_3_gate_mode_ends_on_recognition_without_payment_steps() {
-        let now = Instant::now();
-        let f = Flow::new(FlowId(2), 8, RecogMode::Gate, None, now, None, Duration::from_secs(5));
-        let f = step(f, Input::StartAnswered(Ok(())), now).0;
-        let f = step(f, Input::FirstFrame, now).0;
-        assert_eq!(f.poll_timeout(), None, "a gate flow has no overall timeout");
-        let (f, a) = step(f, Input::Recognised { need_ext_verify: false, user: user() }, now);
-        assert!(matches!(a.last(), Some(Action::Ended(Outcome::Recognised))));
-        assert!(f.is_ended());
-    }
-
-    #[test]
-    fn t1_3_gate_flow_never_waits_for_an_ext_verify_nobody_can_give() {
-        let now = Instant::now();
-        let f = Flow::new(FlowId(3), 9, RecogMode::Gate, None, now, None, Duration::from_secs(5));
-        let f = step(f, Input::StartAnswered(Ok(())), now).0;
-        let (f, a) = step(f, Input::Recognised { need_ext_verify: true, user: user() }, now);
-        let failed = Outcome::Failed { step: Step::ExtVerify, err_code: ERR_SIMILAR_FACES };
-        assert_eq!(a, vec![Action::Ended(failed.clone())]);
-        assert_eq!(f.outcome(), Some(&failed));
-    }
-}
+mod tests;

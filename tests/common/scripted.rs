@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use facepay::error::{Error, Result, Secret};
 use facepay::terminal::backend::{
-    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, BoxFut, PaymentBackend, PaymentRequest, PaymentState, PaymentStatus,
+    AuthInfoGrant, AuthInfoRequest, AuthInfoSource, PaymentBackend, PaymentRequest, PaymentState, PaymentStatus,
 };
 use facepay::terminal::face_service::{
-    Credential, CredentialParams, FaceService, FinishParams, InitParams, RecognitionEvent, SdkInfo, ServiceEvent,
-    Surface, UserInfo, VResult, VerifyParams,
+    Authed, BoxFut, Credential, CredentialParams, FaceService, FinishParams, InitParams, Op, RecognitionEvent, SdkInfo,
+    ServiceEvent, Surface, UserInfo, VResult, VerifyParams,
 };
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
@@ -33,12 +33,32 @@ pub struct Scripted {
     pub release_calls: AtomicU64,
     pub preview_binds: AtomicU64,
     pub recognise_after: Mutex<Duration>,
+    /// Every call in order, with the authinfo it carried (`None`: no authed map).
+    pub log: Mutex<Vec<(Op, Option<String>)>>,
+    pub last_init: Mutex<Option<InitParams>>,
+    pub last_finish: Mutex<Option<FinishParams>>,
+    /// `UserInfo.status` of the user finish answers (default `FS_NORMAL`).
+    pub status: Mutex<String>,
+    pub last_credential: Mutex<Option<CredentialParams>>,
+    /// Calls outstanding now, and the most ever outstanding at once (T9).
+    pub outstanding: AtomicU64,
+    pub max_outstanding: AtomicU64,
+}
+
+/// Counts a call outstanding until dropped.
+struct Outstanding<'a>(&'a Scripted);
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Scripted {
     pub fn new() -> Arc<Self> {
         let s = Scripted::default();
         *s.recognise_after.lock() = Duration::from_millis(800);
+        *s.status.lock() = "FS_NORMAL".into();
         Arc::new(s)
     }
 
@@ -53,18 +73,32 @@ impl Scripted {
             std::future::pending::<()>().await;
         }
     }
+
+    fn enter(&self, op: Op, m: Option<&Authed>) -> Outstanding<'_> {
+        self.log.lock().push((op, m.map(|m| m.authinfo.expose().to_owned())));
+        let n = self.outstanding.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_outstanding.fetch_max(n, Ordering::SeqCst);
+        Outstanding(self)
+    }
+
+    /// The operations called, in order.
+    pub fn ops(&self) -> Vec<Op> {
+        self.log.lock().iter().map(|(op, _)| *op).collect()
+    }
 }
 
 pub fn user() -> UserInfo {
-    UserInfo { user_id: "u1".into(), out_user_id: "o1".into(), user_name: Secret::new("n"), status: 0, valid: true }
+    UserInfo { user_id: "u1".into(), out_user_id: "o1".into(), user_name: Secret::new("n"), status: "FS_NORMAL".into() }
 }
 
 impl FaceService for Scripted {
     fn set_listener(&self, tx: UnboundedSender<ServiceEvent>) {
         *self.listener.lock() = Some(tx);
     }
-    fn init(&self, _p: InitParams) -> BoxFut<'_, VResult<()>> {
+    fn init(&self, p: InitParams) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::Init, None);
+            *self.last_init.lock() = Some(p);
             self.gate().await;
             self.init_calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -72,46 +106,57 @@ impl FaceService for Scripted {
     }
     fn raw_data(&self) -> BoxFut<'_, VResult<String>> {
         Box::pin(async move {
+            let _o = self.enter(Op::RawData, None);
             self.gate().await;
             self.raw_data_calls.fetch_add(1, Ordering::SeqCst);
             Ok("raw".into())
         })
     }
-    fn preload(&self) -> BoxFut<'_, VResult<()>> {
+    fn preload(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::Preload, Some(&m));
+
             self.gate().await;
             Ok(())
         })
     }
-    fn update_features(&self) -> BoxFut<'_, VResult<()>> {
+    fn update_features(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::UpdateFeatures, Some(&m));
+
             self.gate().await;
             self.update_calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(200)).await;
             Ok(())
         })
     }
-    fn sdk_info(&self) -> BoxFut<'_, VResult<SdkInfo>> {
+    fn sdk_info(&self, m: Authed) -> BoxFut<'_, VResult<SdkInfo>> {
         Box::pin(async move {
+            let _o = self.enter(Op::SdkInfo, Some(&m));
+
             self.gate().await;
             Ok(SdkInfo::default())
         })
     }
-    fn set_preview(&self, _s: Surface) -> BoxFut<'_, VResult<()>> {
+    fn set_preview(&self, _s: Surface, m: Authed) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::SetPreview, Some(&m));
             self.gate().await;
             self.preview_binds.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
     }
-    fn remove_preview(&self) -> BoxFut<'_, VResult<()>> {
+    fn remove_preview(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::RemovePreview, Some(&m));
+
             self.gate().await;
             Ok(())
         })
     }
     fn start_verify(&self, p: VerifyParams) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::StartVerify, Some(&p.authed));
             self.gate().await;
             if self.silent.load(Ordering::SeqCst) {
                 return Ok(());
@@ -130,20 +175,26 @@ impl FaceService for Scripted {
             Ok(())
         })
     }
-    fn stop_verify(&self) -> BoxFut<'_, VResult<()>> {
+    fn stop_verify(&self, m: Authed) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::StopVerify, Some(&m));
+
             self.gate().await;
             Ok(())
         })
     }
-    fn finish_verify(&self, _p: FinishParams) -> BoxFut<'_, VResult<UserInfo>> {
+    fn finish_verify(&self, p: FinishParams) -> BoxFut<'_, VResult<UserInfo>> {
         Box::pin(async move {
+            let _o = self.enter(Op::Finish, Some(&p.authed));
+            *self.last_finish.lock() = Some(p);
             self.gate().await;
-            Ok(user())
+            Ok(UserInfo { status: self.status.lock().clone(), ..user() })
         })
     }
-    fn credential(&self, _p: CredentialParams) -> BoxFut<'_, VResult<Credential>> {
+    fn credential(&self, p: CredentialParams) -> BoxFut<'_, VResult<Credential>> {
         Box::pin(async move {
+            let _o = self.enter(Op::Credential, Some(&p.authed));
+            *self.last_credential.lock() = Some(p);
             self.gate().await;
             let n = self.credential_calls.fetch_add(1, Ordering::SeqCst);
             Ok(Credential { face_token: Secret::new(format!("tok{n}")) })
@@ -151,6 +202,7 @@ impl FaceService for Scripted {
     }
     fn release(&self) -> BoxFut<'_, VResult<()>> {
         Box::pin(async move {
+            let _o = self.enter(Op::Release, None);
             self.release_calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })

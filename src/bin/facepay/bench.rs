@@ -37,6 +37,14 @@ pub enum Suite {
         #[arg(long)]
         json: bool,
     },
+    /// After the simulated service restarts (OTA) and answers again: time until a gate
+    /// recognises again and until a pay flow can start, zero vendor latency, virtual time
+    /// (target ≤ 2 s for both).
+    Recovery {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Reconciliation: pull, store and check a generated bill day (target 1,000,000 details
     /// in ≤ 10 s and ≤ 256 MB peak RSS).
     Recon(bench_recon::ReconArgs),
@@ -62,6 +70,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         }
         Suite::Wechatpay(a) => crate::backend::bench(a),
         Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
+        Suite::Recovery { json } => print(&facepay::sim::bench_recovery::recovery().map_err(|e| e.to_string())?, *json),
         Suite::Recon(a) => bench_recon::run(a),
     }
 }

@@ -40,8 +40,8 @@ pub struct SimConfig {
     pub camera_reopen_cost: Latency,
     /// Probability that an init answers `FAIL` (with an `InitCallback{ok:false}`).
     pub p_init_fail: f64,
-    /// The first N init calls after start (and after each OTA restart: the new process is
-    /// initialising again) answer `ERROR` + `ERR_INITIALISING`.
+    /// The first N init calls after start answer `FAIL` + `ERR_INITIALISING` (after an OTA
+    /// restart the library initialises the new service itself, VENDOR-API §3.2).
     pub initialising_answers: u32,
     /// Probability that a feature update answers `FAIL` although the network is up.
     pub p_update_fail: f64,
@@ -54,13 +54,9 @@ pub struct SimConfig {
     pub users: usize,
     /// Period of the service's own feature refresh (T4.2: 90 s), without callback.
     pub auto_refresh_every: Duration,
-    /// The real service may call back twice on preview setup. The trait returns one
-    /// result per call, so this only counts `SimStats::preview_double_callbacks`.
+    /// The real library may answer `setCameraPreview` more than once (VENDOR-API §7.3):
+    /// the extra answer goes to the listener as a `LateAnswer`.
     pub double_preview_callback: bool,
-    /// When the service comes back from an OTA restart, fire `InitCallback{ok:true}` on
-    /// its own, as the vendor client does on every reconnect, although the service is
-    /// not initialised (needs a tokio runtime when `ota_restart` is called).
-    pub init_callback_on_reconnect: bool,
     /// Wall clock for `last_update_data_time`; `None` = a [`super::VirtualWallClock`]
     /// started when the service is built (follows paused tokio time).
     pub clock: Option<Arc<dyn Clock>>,
@@ -86,7 +82,6 @@ impl Default for SimConfig {
             users: 200,
             auto_refresh_every: Duration::from_secs(90),
             double_preview_callback: false,
-            init_callback_on_reconnect: false,
             clock: None,
         }
     }
@@ -139,7 +134,6 @@ impl std::fmt::Debug for SimConfig {
             .field("users", &self.users)
             .field("auto_refresh_every", &self.auto_refresh_every)
             .field("double_preview_callback", &self.double_preview_callback)
-            .field("init_callback_on_reconnect", &self.init_callback_on_reconnect)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -203,6 +197,28 @@ pub struct SimStats {
     pub preview_double_callbacks: u64,
     /// First frames that paid the camera reopen cost (T5).
     pub camera_cold_starts: u64,
+    /// T3.6: calls after rawdata without the authed map (refused "机构id不匹配").
+    pub calls_without_authinfo: u64,
+    /// T9: calls made while disconnected that overwrote the pending one (which then never
+    /// answers). A correct engine keeps at most one call outstanding: zero.
+    pub pending_overwrites: u64,
+    /// T9: FAIL answers of the library's 10 s timeout (the call stays pending).
+    pub timeout_fails: u64,
+    /// T9: real answers that followed such a FAIL (the engine must count only one).
+    pub late_answers_after_fail: u64,
+    /// T9: inits the library ran by itself at a reconnect (no app callback).
+    pub library_inits: u64,
+    /// The library's silent re-preloads after a reconnect (not the SDK's sequence).
+    pub library_repreloads: u64,
+    /// T2.4: inits with a proxy map (the 3-argument form).
+    pub inits_with_proxy: u64,
+    pub raw_data_given: u64,
+    /// T7.10: credentials asked with a `recog_mode` that does not match the finish (phone
+    /// entered or not) or a `total_fee` that is not a positive integer String.
+    pub credential_bad_params: u64,
+    /// Finish or credential calls the library replayed to a restarted service (which has
+    /// no session any more) and that it refused: the library's doing, not an engine order.
+    pub replayed_to_restarted: u64,
 }
 
 const OPS: usize = Op::ALL.len();
@@ -218,12 +234,13 @@ impl SimStats {
         Op::ALL.iter().map(|&op| (op, self.calls(op)))
     }
 
-    /// Sum of the ordering-violation counters (T7.3–T7.6).
+    /// Sum of the ordering-violation counters (T7.3–T7.6, T7.10).
     pub fn order_violations(&self) -> u64 {
         self.finish_without_recognition
             + self.finish_ext_verify_failed
             + self.credential_without_finish
             + self.credential_after_stop
+            + self.credential_bad_params
     }
 
     pub(super) fn count_call(&mut self, op: Op) {

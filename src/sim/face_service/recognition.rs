@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 use super::{chance, pause, sample, Inner, Matched, Presence};
 use crate::terminal::face_service::{
     RecognitionEvent, ServiceEvent, ERR_FACE_NOT_RECOGNISED, ERR_NO_MATCHING_USER, ERR_RISK_CONTROL, ERR_SIMILAR_FACES,
-    ERR_USER_STATUS_ABNORMAL,
 };
 
-/// Recognition failure codes drawn for random failures.
-pub(super) const RECOGNITION_FAILURES: [i64; 5] =
-    [ERR_NO_MATCHING_USER, ERR_SIMILAR_FACES, ERR_USER_STATUS_ABNORMAL, ERR_RISK_CONTROL, ERR_FACE_NOT_RECOGNISED];
+/// Recognition failure codes drawn for random failures: answered with
+/// `need_restart_verify: false`, so recognition goes on (VENDOR-API §9.3). `271378526`
+/// ("fail directly") comes only from [`Presence::Failing`].
+pub(super) const RECOGNITION_FAILURES: [i64; 4] = [ERR_NO_MATCHING_USER, ERR_SIMILAR_FACES, ERR_RISK_CONTROL, -1];
 
 /// The least time between a failure and the next attempt: with zero latencies a face that
 /// keeps failing must not spin the runtime or flood the listener.
@@ -77,7 +77,11 @@ pub(super) async fn run(
             s.stats.recognitions_failed += 1;
             s.emit(ServiceEvent::Recognition {
                 session,
-                event: RecognitionEvent::Failed { err_code, need_restart_verify: false },
+                event: RecognitionEvent::Failed {
+                    err_code,
+                    // The service restarts by itself unless it "fails directly" (§10).
+                    need_restart_verify: Some(err_code == ERR_FACE_NOT_RECOGNISED),
+                },
             });
             restart = true;
             continue;

@@ -1,10 +1,30 @@
-//! The engine actor, second half: answers of vendor calls (and their conversions), service callbacks, outbox
-//! reports, time, and what the pure policies decide in return.
+//! The engine actor, second half: answers of vendor calls (and their conversions), service
+//! callbacks, outbox reports, time, and what the pure policies decide in return (SPEC T1,
+//! T3, T4, T7, T9: a FAIL 620/621 from a service we had set up means it restarted under
+//! us; a late answer after such a FAIL is dropped, so a call counts once).
 
-use super::*;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, GATE_HEARTBEAT, GATE_PAUSE};
+use crate::clock::unix_ms;
+use crate::error::{Error, Result};
+use crate::terminal::auth_info;
+use crate::terminal::backend::PaymentRequest;
+use crate::terminal::command::Recognition;
 use crate::terminal::face_service::{
-    RecognitionEvent, ReturnCode, ERR_INITIALISING, ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
+    Credential, Op, RecognitionEvent, ReturnCode, SdkInfo, ServiceEvent, UserInfo, VendorError, ERR_INITIALISING,
+    ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
 };
+use crate::terminal::features::FeatureAlert;
+use crate::terminal::health::{EngineEvent, FlowReport, Published, StageTimings};
+use crate::terminal::lifecycle::LossReason;
+use crate::terminal::outbox::OutboxEvent;
+use crate::terminal::preview::PreviewAction;
+use crate::terminal::restart::RestartAdvice;
+use crate::terminal::sequence::SeqStep;
+use crate::terminal::verify::{Action, Input, Outcome};
 
 impl Actor {
     pub(super) fn outbox_timing(&self) -> crate::terminal::outbox::OutboxTiming {
@@ -12,10 +32,11 @@ impl Actor {
     }
 
     pub(super) fn on_done(&mut self, d: Done) {
-        // Whatever became of it, the fetch is over.
+        // Whatever became of it, the fetch is over, and the next vendor call may go out.
         if d.task == Task::AuthInfo {
             self.fetching_auth = false;
         }
+        self.call_done(d.id);
         if d.gen != self.life.generation() {
             // An answer of a lost connection (T1.2): dropped, except that a flow call's
             // waiter was already answered when the flow ended.
@@ -31,7 +52,11 @@ impl Actor {
                 self.lost(LossReason::CallTimeout);
                 return;
             }
-            Err(Fail::Vendor(e)) if e.err_code == ERR_NOT_INITIALISED && d.task != Task::Init => {
+            // T9: the library's own 10 s timeout answers FAIL 620/621 while it is not
+            // connected (and keeps the call: a late answer may follow, dropped as stale).
+            Err(Fail::Vendor(e))
+                if (e.err_code == ERR_NOT_INITIALISED || e.err_code == ERR_INITIALISING) && d.task != Task::Init =>
+            {
                 self.lost(LossReason::NotInitialised);
                 return;
             }
@@ -56,7 +81,10 @@ impl Actor {
                     })),
                     _ => {}
                 }
-                let a = self.life.on_init_answered(r, now);
+                let a = match r {
+                    Err(None) => self.life.on_init_timed_out(now),
+                    r => self.life.on_init_answered(r, now),
+                };
                 self.link(a);
             }
             (Task::Update, r) => {
@@ -66,16 +94,36 @@ impl Actor {
                 if let Some(alert) = self.features.on_update_answered(ok, wall) {
                     self.on_alert(alert);
                 }
-                // T4.1: the first recognition waited for this answer.
-                if self.features.ready() {
-                    self.answer_init(Ok(()));
-                    if self.gate_wanted && self.flow.is_none() {
-                        self.gate_at.get_or_insert(now);
+                // T4.1: the first recognition waits for this answer (then sdk info, T3.6).
+                if let Some(a) = self.seq.on_update() {
+                    self.on_seq(a);
+                } else if self.features.ready() && self.is_open() && self.gate_wanted && self.flow.is_none() {
+                    self.gate_at.get_or_insert(now);
+                }
+            }
+            (Task::RawData, r) => match r {
+                Ok(Answer::Raw(raw)) => self.on_raw_data(raw),
+                _ => {
+                    self.refreshing_raw = false;
+                    if self.seq.step() == SeqStep::RawData {
+                        // The sequence cannot go on without raw data: start over from init,
+                        // with the link's bounded backoff (T1.2).
+                        self.lost(LossReason::NotInitialised);
+                    } else {
+                        self.auth.on_failed(now, ms(self.t.backoff_initial_ms), ms(self.t.backoff_max_ms));
                     }
+                }
+            },
+            (Task::Preload, _) => {
+                if let Some(a) = self.seq.on_preload() {
+                    self.on_seq(a);
                 }
             }
             (Task::Check, r) => {
                 self.checking = false;
+                if let Some(a) = self.seq.on_sdk_info() {
+                    self.on_seq(a);
+                }
                 if let Ok(Answer::Info(info)) = r {
                     if let Some(alert) = self.features.on_sdk_info(&info, wall) {
                         self.on_alert(alert);
@@ -90,6 +138,8 @@ impl Actor {
                 match r {
                     Ok(Answer::Auth(g)) => {
                         let p = self.auth.on_fetched(g, &self.cfg.organization_id, now, wall);
+                        // T3.6: every later call carries the newest authinfo.
+                        self.authed = self.auth.valid(now).map(|a| authed_map(&self.cfg, a.clone()));
                         let saved = serde_json::to_string(&p)
                             .map_err(Error::from)
                             .and_then(|j| self.store.kv_put(auth_info::STORE_KEY, &j));
@@ -99,11 +149,18 @@ impl Actor {
                         self.h.authinfo_refreshes += 1;
                         let ttl = self.auth.remaining(now).unwrap_or_default();
                         self.emit(EngineEvent::AuthInfoRefreshed { expires_in: ttl });
+                        if let Some(a) = self.seq.on_auth_info() {
+                            self.on_seq(a);
+                        }
                     }
                     Err(Fail::Other(Error::ConfigMismatch(_))) => {
                         // T3.5: a configuration error, not a retry loop.
                         tracing::error!("organization_id does not belong to mch_id: authinfo refresh stopped");
                         self.auth.on_mismatch();
+                        self.authed = None;
+                        self.answer_init(Err(Error::ConfigMismatch(
+                            "organization_id does not belong to mch_id".into(),
+                        )));
                         let _ = self.store.kv_delete(auth_info::STORE_KEY);
                         self.emit(EngineEvent::ConfigMismatch);
                     }
@@ -115,6 +172,13 @@ impl Actor {
                         };
                         self.auth.on_failed(now, ms(self.t.backoff_initial_ms), ms(self.t.backoff_max_ms));
                         self.emit(EngineEvent::AuthInfoFailed { code });
+                        if self.seq.step() == SeqStep::AuthInfo {
+                            // T3.6: nothing after rawdata runs without an authinfo; init's
+                            // callers hear why now (the fetch is retried with backoff).
+                            self.answer_init(Err(Error::AuthInfoUnavailable(format!(
+                                "authinfo fetch failed: {code:?}"
+                            ))));
+                        }
                     }
                     Ok(_) => {}
                 }
@@ -143,11 +207,11 @@ impl Actor {
                 let _ = self.flow_event(Some(id), Input::CredentialAnswered(r.map_err(vendor_or_fail)));
             }
             (Task::Preview, Err(_)) => self.preview.on_bind_failed(now),
-            (Task::Preload | Task::Preview | Task::Unpreview | Task::Stop | Task::Release, _) => {}
+            (Task::Preview | Task::Unpreview | Task::Stop | Task::Release, _) => {}
         }
     }
 
-    fn answer_init(&mut self, r: Result<()>) {
+    pub(super) fn answer_init(&mut self, r: Result<()>) {
         for w in self.init_waiters.drain(..) {
             let _ = w.send(match &r {
                 Ok(()) => Ok(()),
@@ -169,8 +233,14 @@ impl Actor {
     pub(super) fn on_service_event(&mut self, ev: ServiceEvent) {
         match ev {
             ServiceEvent::InitCallback { .. } => {
-                // The vendor fires the init callback again on every reconnect: one init
-                // callback is kept (API-NOTES §1), the link state is ours.
+                // T9: the library never re-fires the app's init callback after a reconnect;
+                // one that comes anyway changes nothing: the link state is ours.
+            }
+            ServiceEvent::LateAnswer { op } => {
+                // T9: the library answered FAIL on its 10 s timeout and kept the call; its
+                // real answer followed. The FAIL counted; this one does not.
+                tracing::debug!(?op, "late answer after FAIL dropped");
+                self.h.late_answers_dropped += 1;
             }
             ServiceEvent::Recognition { session, event } => {
                 if self.flow.as_ref().is_none_or(|c| c.flow.session != session) {
@@ -178,10 +248,12 @@ impl Actor {
                 }
                 let input = match event {
                     RecognitionEvent::FirstFrame => Input::FirstFrame,
-                    RecognitionEvent::Failed { err_code, .. } => Input::AttemptFailed { err_code },
+                    RecognitionEvent::Failed { err_code, need_restart_verify } => {
+                        Input::AttemptFailed { err_code, need_restart_verify }
+                    }
                     RecognitionEvent::Recognised { need_ext_verify, users, .. } => match users.into_iter().next() {
                         Some(user) => Input::Recognised { need_ext_verify, user },
-                        None => Input::AttemptFailed { err_code: ERR_NO_USER_INFO },
+                        None => Input::AttemptFailed { err_code: ERR_NO_USER_INFO, need_restart_verify: None },
                     },
                 };
                 let _ = self.flow_event(None, input);
@@ -193,16 +265,36 @@ impl Actor {
         match a {
             Action::StopVerify => {
                 if self.life.is_ready() {
-                    self.call(Task::Stop, Op::StopVerify, false, |s| async move { s.stop_verify().await });
+                    self.authed_call(Task::Stop, Op::StopVerify, false, |s, m| async move { s.stop_verify(m).await });
                 }
             }
-            Action::CallFinish(p) => {
+            Action::CallFinish(req) => {
                 let id = self.flow.as_ref().map(|c| c.flow.id).expect("a flow asked");
-                self.call(Task::Finish(id), Op::Finish, false, move |s| async move { s.finish_verify(p).await });
+                // T7.10: the authed map (newest authinfo) and the phone if one was entered.
+                let sent = self.authed_call(Task::Finish(id), Op::Finish, false, move |s, authed| async move {
+                    s.finish_verify(FinishParams { authed, user_phone: req.user_phone }).await
+                });
+                if !sent {
+                    let no_auth = VendorError::new(ReturnCode::Error, 0);
+                    let _ = self.flow_event(Some(id), Input::FinishAnswered(Err(no_auth)));
+                }
             }
-            Action::CallCredential(p) => {
+            Action::CallCredential(req) => {
                 let id = self.flow.as_ref().map(|c| c.flow.id).expect("a flow asked");
-                self.call(Task::Credential(id), Op::Credential, false, move |s| async move { s.credential(p).await });
+                // T7.10: authed map + user_id (String) + recog_mode (Integer) + total_fee (String).
+                let sent = self.authed_call(Task::Credential(id), Op::Credential, false, move |s, authed| async move {
+                    let p = CredentialParams {
+                        authed,
+                        user_id: req.user_id,
+                        recog_mode: req.recog_mode,
+                        total_fee: req.total_fee,
+                    };
+                    s.credential(p).await
+                });
+                if !sent {
+                    let no_auth = VendorError::new(ReturnCode::Error, 0);
+                    let _ = self.flow_event(Some(id), Input::CredentialAnswered(Err(no_auth)));
+                }
             }
             Action::Recognised { user, need_ext_verify } => {
                 let Some(c) = self.flow.as_mut() else { return };
@@ -223,31 +315,20 @@ impl Actor {
                 }
             }
             Action::Finished(user) => {
-                if let Some(c) = self.flow.as_mut() {
-                    c.user = Some(user.clone());
-                    if let Some(r) = c.finish.take() {
-                        let _ = r.send(Ok(user));
-                    }
+                if let Some(r) = self.flow.as_mut().and_then(|c| c.finish.take()) {
+                    let _ = r.send(Ok(user));
                 }
             }
-            Action::Credentialed(cred) => self.on_credential(cred),
+            Action::Credentialed { credential, user } => self.on_credential(credential, user),
             Action::ServiceSilent => self.lost(LossReason::NoCallback),
             Action::Ended(outcome) => self.on_flow_ended(outcome),
         }
     }
 
     /// T7.8: the credential is written to the outbox before the app hears of it.
-    fn on_credential(&mut self, cred: Credential) {
+    fn on_credential(&mut self, cred: Credential, user: UserInfo) {
         let Some(c) = self.flow.as_mut() else { return };
         let id = c.flow.id;
-        // The flow ends with this credential: its user is needed no more.
-        let user = c.user.take().unwrap_or_else(|| UserInfo {
-            user_id: String::new(),
-            out_user_id: String::new(),
-            user_name: Default::default(),
-            status: 0,
-            valid: false,
-        });
         let key = format!(
             "{}-{}-{}-{:08x}",
             self.cfg.device_id,
@@ -325,11 +406,15 @@ impl Actor {
         match a {
             PreviewAction::Bind(s) => {
                 self.emit(EngineEvent::PreviewBound { width: s.width, height: s.height });
-                self.call(Task::Preview, Op::SetPreview, false, move |svc| async move { svc.set_preview(s).await });
+                self.authed_call(Task::Preview, Op::SetPreview, false, move |svc, m| async move {
+                    svc.set_preview(s, m).await
+                });
             }
             PreviewAction::Unbind => {
                 if self.life.is_ready() {
-                    self.call(Task::Unpreview, Op::RemovePreview, false, |s| async move { s.remove_preview().await });
+                    self.authed_call(Task::Unpreview, Op::RemovePreview, false, |s, m| async move {
+                        s.remove_preview(m).await
+                    });
                 }
             }
             PreviewAction::AspectWarning { width, height } => {
@@ -353,22 +438,25 @@ impl Actor {
         if self.flow.as_ref().and_then(|c| c.flow.poll_timeout()).is_some_and(|t| now >= t) {
             let _ = self.flow_event(None, Input::Tick);
         }
-        if self.life.is_ready() {
+        if self.life.is_ready() && self.past_rawdata() && !self.fetching_auth && self.auth.fetch_due(now) {
+            self.start_refresh();
+        }
+        if self.is_open() {
             if self.features.check_due(now) {
                 self.features.on_check_sent(now);
-                if !self.checking {
-                    // T4.2: our own periodic check; also the watchdog's heartbeat (T1.1).
-                    self.checking = true;
-                    self.call(Task::Check, Op::SdkInfo, false, |s| async move { s.sdk_info().await });
-                }
-            }
-            if !self.fetching_auth && self.auth.fetch_due(now) {
-                self.spawn_auth_fetch();
+                // T4.2: our own periodic check; also the watchdog's heartbeat (T1.1).
+                self.spawn_check();
             }
             if let Some(a) = self.preview.poll(now) {
                 self.on_preview(a);
             }
-            if self.gate_at.is_some_and(|t| now >= t) && self.flow.is_none() && self.features.ready() {
+            if self.gate_wanted && self.gate_check_at.is_none_or(|t| now >= t) {
+                // T1.3: a gate waits for faces without any call of its own, so a heartbeat
+                // finds a restarted service within seconds, not at the next minute's check.
+                self.gate_check_at = Some(now + GATE_HEARTBEAT);
+                self.spawn_check();
+            }
+            if self.gate_at.is_some_and(|t| now >= t) && self.flow.is_none() {
                 self.gate_at = None;
                 if self.gate_wanted && self.auth.valid(now).is_some() {
                     self.start_flow(None, None);
@@ -393,10 +481,12 @@ impl Actor {
     pub(super) fn publish(&mut self) {
         let now = self.now();
         let flow_running = self.pay_flow_running();
+        let open = self.is_open();
         let h = &mut self.h;
         h.flow_running = flow_running;
         h.state = self.life.state();
-        h.features_ready = self.features.ready();
+        // Verification opens when the whole start-up sequence answered (T3.6, T4.1).
+        h.features_ready = open;
         h.features_stale = self.features.is_stale();
         h.last_feature_update_unix_ms = self.features.last_update_ms();
         let authinfo_valid_for = self.auth.remaining(now);
@@ -404,6 +494,7 @@ impl Actor {
         h.disconnects = self.life.disconnects;
         h.reconnects = self.life.reconnects;
         h.init_calls = self.life.init_calls;
+        h.sequences = self.seq.runs;
         h.preview_bound = self.preview.bound().is_some();
         h.gate_running = self.gate_wanted;
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
@@ -416,6 +507,8 @@ impl Actor {
         Published::write(&self.shared, changed.then_some(&self.published), authinfo_valid_for);
     }
 }
+
+use crate::terminal::face_service::{CredentialParams, FinishParams};
 
 fn vendor_or_fail(f: Fail) -> VendorError {
     match f {
@@ -431,10 +524,18 @@ fn clone_err(e: &Error) -> Error {
             Error::Vendor { op, return_code: return_code.clone(), err_code: *err_code }
         }
         Error::CallTimeout { op, after } => Error::CallTimeout { op, after: *after },
+        Error::ConfigMismatch(m) => Error::ConfigMismatch(m.clone()),
+        Error::AuthInfoUnavailable(m) => Error::AuthInfoUnavailable(m.clone()),
+        Error::BadAnswer { op, key } => Error::BadAnswer { op, key },
         other => Error::Internal(other.to_string()),
     }
 }
 
+impl From<String> for Answer {
+    fn from(v: String) -> Self {
+        Answer::Raw(v)
+    }
+}
 impl From<()> for Answer {
     fn from(_: ()) -> Self {
         Answer::Unit

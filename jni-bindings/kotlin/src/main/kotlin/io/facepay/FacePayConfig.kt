@@ -9,6 +9,8 @@ data class FacePayConfig(
     val deviceId: String,
     val appid: String,
     val mchId: String,
+    /** `mch_name` of the authed map every face-service call carries (T3.6); required. */
+    val mchName: String,
     val organizationId: String,
     val backendUrl: String,
     val subAppid: String? = null,
@@ -27,6 +29,7 @@ data class FacePayConfig(
         field("device_id", deviceId)
         field("appid", appid)
         field("mch_id", mchId)
+        field("mch_name", mchName)
         field("organization_id", organizationId)
         field("backend_url", backendUrl)
         field("sub_appid", subAppid)
@@ -43,6 +46,7 @@ data class FacePayConfig(
             deviceId = deviceId,
             appid = "wx-sim-app",
             mchId = "1900000100",
+            mchName = "示例食堂",
             organizationId = "org-canteen-1",
             backendUrl = "http://backend.invalid",
             simulatedBackend = true,

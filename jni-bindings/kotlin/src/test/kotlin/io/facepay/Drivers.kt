@@ -11,27 +11,27 @@ open class FakeDriver(private val needExtVerify: Boolean = false) : FaceServiceD
         calls.incrementAndGet(); callback.response(ok())
     }
     override fun getWxpayfaceRawdata(callback: DriverCallback) = callback.response(ok("rawdata" to "raw-1"))
-    override fun preloadSdkEnv(callback: DriverCallback) = callback.response(ok())
-    override fun manualUpdateFaceDatas(callback: DriverCallback) = callback.response(ok())
-    override fun getSdkInfo(callback: DriverCallback) = callback.response(
+    override fun preloadSdkEnv(request: Map<String, String>, callback: DriverCallback) = callback.response(ok())
+    override fun manualUpdateFaceDatas(request: Map<String, String>, callback: DriverCallback) = callback.response(ok())
+    override fun getSdkInfo(request: Map<String, String>, callback: DriverCallback) = callback.response(
         ok("sdk_version" to "2.0", "face_feature_version" to "1", "user_info_dbcount" to 1, "user_info_total_count" to 1,
             "last_update_data_time" to System.currentTimeMillis()),
     )
     override fun setCameraPreview(request: Map<String, String>, callback: DriverCallback) {
         previews.incrementAndGet(); callback.response(ok())
     }
-    override fun removeCameraView(callback: DriverCallback) = callback.response(ok())
+    override fun removeCameraView(request: Map<String, String>, callback: DriverCallback) = callback.response(ok())
     override fun startVerify(request: Map<String, String>, callback: DriverCallback) {
         callback.response(mapOf("return_code" to "FIRST_FRAME_CALLBACK"))
         callback.response(
-            ok("need_ext_verify" to needExtVerify, "face_verify_id" to "fv-1", "user_info_count" to 1,
-                "user.0.user_id" to "u-1", "user.0.out_user_id" to "out-1", "user.0.user_name" to "N", "user.0.status" to 0,
-                "user.0.valid" to true),
+            ok("need_ext_verify" to needExtVerify, "face_verify_id" to "fv-1", "user_info_list" to listOf("u-1"),
+                "user.0.user_id" to "u-1", "user.0.out_user_id" to "out-1", "user.0.user_name" to "N",
+                "user.0.status" to "FS_NORMAL"),
         )
     }
-    override fun stopVerify(callback: DriverCallback) = callback.response(ok())
+    override fun stopVerify(request: Map<String, String>, callback: DriverCallback) = callback.response(ok())
     override fun finishFaceVerify(request: Map<String, String>, callback: DriverCallback) =
-        callback.response(ok("user.user_id" to request["user_id"], "user.out_user_id" to "out-1", "user.status" to 0, "user.valid" to true))
+        callback.response(ok("user.user_id" to "u-1", "user.out_user_id" to "out-1", "user.status" to "FS_NORMAL"))
     override fun getFacePayCredential(request: Map<String, String>, callback: DriverCallback) = callback.response(ok("face_token" to "ft-1"))
     override fun releaseWxpayface(callback: DriverCallback) = callback.response(ok())
 }
