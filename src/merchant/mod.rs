@@ -8,7 +8,11 @@
 pub mod client;
 pub mod config;
 pub mod deduction;
+pub mod devices;
 pub mod engine;
+pub mod link_auth;
+pub mod link_checks;
+pub mod link_config;
 pub mod models;
 pub mod server;
 pub mod sign;

@@ -13,31 +13,57 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
 
 use super::client::WechatPayClient;
 use super::config::BackendConfig;
+use super::devices::Registry;
 use super::engine::Engine;
+use super::link_auth::{error_answer, gate, AuthedDevice, Gate, VerifiedBody};
+use super::link_checks::{check_authinfo, check_payment};
 use super::models::AuthInfoCall;
 use super::MerchantError;
 use crate::error::Secret;
+use crate::store::StorePath;
 use crate::wire::{
-    AuthInfoGrant, AuthInfoRequest, ErrorBody, PaymentRequest, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH,
+    AuthInfoGrant, AuthInfoRequest, PaymentRequest, CODE_FORBIDDEN, CODE_IDEMPOTENCY_KEY_REUSED,
+    CODE_METHOD_NOT_ALLOWED, CODE_NOT_FOUND, CODE_ORG_MCH_MISMATCH, CODE_PARAM_ERROR,
 };
 
 pub struct Backend {
     pub cfg: BackendConfig,
     pub client: Arc<WechatPayClient>,
     pub engine: Arc<Engine>,
+    /// S1: enrolled devices and the gate in front of every terminal route.
+    pub gate: Arc<Gate>,
     cache: Mutex<HashMap<(String, String), (Secret, Instant)>>,
 }
 
 impl Backend {
+    /// A backend whose device registry is in memory and empty (tests enrol through
+    /// [`Backend::devices`]); every unenrolled request is refused.
     pub fn new(cfg: BackendConfig, client: Arc<WechatPayClient>, engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Backend { cfg, client, engine, cache: Mutex::new(HashMap::new()) })
+        let registry = Arc::new(Registry::open(&StorePath::Memory).expect("in-memory SQLite opens"));
+        Self::with_devices(cfg, client, engine, registry)
     }
 
+    /// A backend checking terminals against `registry` (S1).
+    pub fn with_devices(
+        cfg: BackendConfig,
+        client: Arc<WechatPayClient>,
+        engine: Arc<Engine>,
+        registry: Arc<Registry>,
+    ) -> Arc<Self> {
+        let gate = Gate::new(registry, engine.clock().clone(), cfg.link.clone());
+        Arc::new(Backend { cfg, client, engine, gate, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The enrolled devices (S1).
+    pub fn devices(&self) -> &Registry {
+        &self.gate.registry
+    }
     /// B3 through the cache; T3.5 first.
     pub async fn authinfo(&self, req: &AuthInfoRequest) -> Result<AuthInfoGrant, MerchantError> {
         self.cfg.check_organization(&req.organization_id)?;
@@ -65,7 +91,7 @@ impl Backend {
 }
 
 fn err(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(ErrorBody { code: code.into(), message })).into_response()
+    error_answer(status, code, message)
 }
 
 fn map_err(e: MerchantError) -> Response {
@@ -75,44 +101,134 @@ fn map_err(e: MerchantError) -> Response {
             err(StatusCode::CONFLICT, CODE_IDEMPOTENCY_KEY_REUSED, "same key, other payment".into())
         }
         MerchantError::Api { code, .. } => err(StatusCode::BAD_GATEWAY, &code, "WeChat Pay refused the call".into()),
-        other => err(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", other.to_string()),
+        other => {
+            tracing::warn!(error = %other, "upstream or store trouble");
+            err(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again later".into())
+        }
     }
 }
 
-async fn h_authinfo(State(b): State<Arc<Backend>>, Json(req): Json<AuthInfoRequest>) -> Response {
+/// A refusal of a handler (S4: logged with device, code and request id, nothing else).
+fn refused(dev: &AuthedDevice, status: StatusCode, code: &str, message: String) -> Response {
+    tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code, status = status.as_u16(), "request refused");
+    err(status, code, message)
+}
+
+/// The body as JSON, or `PARAM_ERROR` (never the framework's text/plain rejection).
+fn parse<T: DeserializeOwned>(dev: &AuthedDevice, body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a field is missing or has the wrong type",
+            _ => "the body is not valid JSON",
+        };
+        refused(dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, what.into())
+    })
+}
+
+/// The device's organisation, after T3.5 (S2).
+fn scope(b: &Backend, dev: &AuthedDevice, device_id: &str, org: &str) -> Result<(), Response> {
+    if let Err(e) = b.cfg.check_organization(org) {
+        tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code = CODE_ORG_MCH_MISMATCH, "request refused");
+        return Err(map_err(e));
+    }
+    if device_id != dev.device.device_id || org != dev.device.organization_id {
+        return Err(refused(
+            dev,
+            StatusCode::FORBIDDEN,
+            CODE_FORBIDDEN,
+            "a device acts only with its own device_id and organisation".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn h_authinfo(
+    State(b): State<Arc<Backend>>,
+    Extension(dev): Extension<AuthedDevice>,
+    Extension(VerifiedBody(body)): Extension<VerifiedBody>,
+) -> Response {
+    let req: AuthInfoRequest = match parse(&dev, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if let Err(m) = check_authinfo(&req) {
+        return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
+    }
+    if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id) {
+        return r;
+    }
     match b.authinfo(&req).await {
         Ok(g) => Json(g).into_response(),
         Err(e) => map_err(e),
     }
 }
 
-async fn h_pay(State(b): State<Arc<Backend>>, Json(req): Json<PaymentRequest>) -> Response {
-    if let Err(e) = b.cfg.check_organization(&req.organization_id) {
-        return map_err(e);
+async fn h_pay(
+    State(b): State<Arc<Backend>>,
+    Extension(dev): Extension<AuthedDevice>,
+    Extension(VerifiedBody(body)): Extension<VerifiedBody>,
+) -> Response {
+    let req: PaymentRequest = match parse(&dev, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let max = dev.device.max_amount_fen.unwrap_or(b.cfg.link.max_amount_fen);
+    if let Err(m) = check_payment(&req, max) {
+        return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
     }
-    if req.amount_fen == 0 {
-        return err(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "amount_fen must be positive".into());
+    if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id) {
+        return r;
     }
     match b.engine.submit(&req) {
         Ok(s) => Json(s).into_response(),
-        Err(e) => map_err(e),
+        Err(e) => {
+            if matches!(e, MerchantError::Api { status: 409, .. }) {
+                tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code = CODE_IDEMPOTENCY_KEY_REUSED, "request refused");
+            }
+            map_err(e)
+        }
     }
 }
 
-async fn h_status(State(b): State<Arc<Backend>>, Path(id): Path<String>) -> Response {
+async fn h_status(
+    State(b): State<Arc<Backend>>,
+    Extension(dev): Extension<AuthedDevice>,
+    Path(id): Path<String>,
+) -> Response {
+    // S2: another device's payment is as unknown as a payment that does not exist.
+    match b.engine.owner(&id) {
+        Ok(Some(owner)) if owner == dev.device.device_id => {}
+        Ok(_) => return refused(&dev, StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such payment".into()),
+        Err(e) => return map_err(e),
+    }
     match b.engine.status(&id) {
         Ok(Some((s, _))) => Json(s).into_response(),
-        Ok(None) => err(StatusCode::NOT_FOUND, "NO_SUCH_PAYMENT", "no such payment".into()),
+        Ok(None) => refused(&dev, StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such payment".into()),
         Err(e) => map_err(e),
     }
 }
 
-pub fn router(b: Arc<Backend>) -> Router {
+async fn h_not_found() -> Response {
+    err(StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such path".into())
+}
+
+async fn h_method_not_allowed() -> Response {
+    err(StatusCode::METHOD_NOT_ALLOWED, CODE_METHOD_NOT_ALLOWED, "method not allowed on this path".into())
+}
+
+/// The terminal routes, each behind the gate (S1–S3).
+pub fn terminal_router(b: Arc<Backend>) -> Router {
     Router::new()
         .route("/facepay/v1/authinfo", post(h_authinfo))
         .route("/facepay/v1/payments", post(h_pay))
         .route("/facepay/v1/payments/{id}", get(h_status))
+        .route_layer(axum::middleware::from_fn_with_state(b.gate.clone(), gate))
         .with_state(b)
+}
+
+/// Every route of the reference backend; unknown paths and methods answer `{code, message}`.
+pub fn router(b: Arc<Backend>) -> Router {
+    Router::new().merge(terminal_router(b)).fallback(h_not_found).method_not_allowed_fallback(h_method_not_allowed)
 }
 
 /// `facepay backend serve`: loads the config, resumes every open payment (B5 after a
@@ -130,8 +246,9 @@ pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| MerchantError::Config(format!("listen {}: {e}", cfg.listen)))?;
+    let registry = Arc::new(Registry::open(&StorePath::File(cfg.db_path.clone()))?);
     let resumed = engine.resume_all()?;
     tracing::info!(resumed, listen = %cfg.listen, "reference backend up");
-    let backend = Backend::new(cfg, client, engine);
+    let backend = Backend::with_devices(cfg, client, engine, registry);
     axum::serve(listener, router(backend)).await.map_err(|e| MerchantError::Config(format!("serve: {e}")))
 }

@@ -98,6 +98,7 @@ impl ReferenceStack {
             retry_delay_ms_per_s: 1000,
             business_product_id: 2,
             business_scene_id: 3,
+            link: crate::merchant::link_config::LinkConfig::plain(),
         };
         let engine = Engine::open(&StorePath::Memory, client.clone(), clock, cfg.deduction_params())?;
         Ok(Arc::new(ReferenceStack {

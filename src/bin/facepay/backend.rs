@@ -43,6 +43,13 @@ pub enum Cmd {
         #[arg(long)]
         out_trade_no: Option<String>,
     },
+    /// Enrolled terminals (SPEC S1): add (prints the credential once), list, revoke.
+    Devices {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: crate::devices::DevicesCmd,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -76,6 +83,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         Cmd::Deduct { config, auth_code, amount, out_trade_no } => {
             rt()?.block_on(deduct(config, auth_code, *amount, out_trade_no.as_deref()))
         }
+        Cmd::Devices { config, cmd } => crate::devices::run(config, cmd),
     }
 }
 
@@ -98,7 +106,16 @@ async fn deduct(
     let clock = Arc::new(ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
     let engine = Engine::open(&StorePath::File(cfg.db_path.clone()), client, clock, cfg.deduction_params())
         .map_err(|e| e.to_string())?;
-    engine.set_observer(|a| println!("{}", serde_json::to_string(a).expect("serialize")));
+    // One order number never names two payments: refused before anything is recorded.
+    if let Some(n) = out_trade_no {
+        if engine.order_no_used(n, "").map_err(|e| e.to_string())? {
+            return Err(format!("--out-trade-no {n} is already used by another payment"));
+        }
+    }
+    // A broken stdout is reported by the final line below (one error, no panic).
+    engine.set_observer(|a| {
+        let _ = crate::out::line(a);
+    });
     let key = match out_trade_no {
         Some(n) => format!("cli-{n}"),
         None => format!("cli-{}", facepay::merchant::sign::nonce()),
@@ -118,7 +135,10 @@ async fn deduct(
     }
     let state = engine.drive(&st.payment_id).await.map_err(|e| e.to_string())?;
     let reason = engine.status(&st.payment_id).map_err(|e| e.to_string())?.and_then(|s| s.1);
-    println!("{}", serde_json::json!({"payment_id": st.payment_id, "state": state, "reason": reason}));
+    crate::out::say(format_args!(
+        "{}",
+        serde_json::json!({"payment_id": st.payment_id, "state": state, "reason": reason})
+    ))?;
     match state {
         PaymentState::Paid => Ok(()),
         _ => Err(format!("payment {} not paid: {}", st.payment_id, reason.unwrap_or_default())),
@@ -137,10 +157,10 @@ pub fn mock(server: &MockServer) -> Result<(), String> {
             wechatpay_fixture::load_script(&mock, &text)?;
         }
         let (addr, h) = wechatpay::serve(mock.clone(), *port).await.map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
-        println!(
+        crate::out::say(format_args!(
             "{}",
             serde_json::json!({"listening": format!("http://{addr}"), "backend_config": dir.join("backend.json"), "platform_serial": mock.platform_serial})
-        );
+        ))?;
         h.await.map_err(|e| e.to_string())
     })
 }
@@ -168,10 +188,10 @@ pub fn bench(a: &BenchArgs) -> Result<(), String> {
     let r = rt()?.block_on(facepay::sim::wechatpay_bench::run(a.deductions, a.concurrency, a.config.as_deref()))?;
     let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
     if a.json {
-        println!("{v}");
+        crate::out::say(format_args!("{v}"))?;
     } else if let Some(m) = v.as_object() {
         for (k, v) in m {
-            println!("{k:<32}{v}");
+            crate::out::say(format_args!("{k:<32}{v}"))?;
         }
     }
     Ok(())

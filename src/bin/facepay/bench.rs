@@ -45,10 +45,10 @@ pub enum Suite {
 fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
     let value = serde_json::to_value(v).map_err(|e| e.to_string())?;
     if json {
-        println!("{value}");
+        crate::out::say(format_args!("{value}"))?;
     } else if let Some(map) = value.as_object() {
         for (k, v) in map {
-            println!("{k:<32}{v}");
+            crate::out::say(format_args!("{k:<32}{v}"))?;
         }
     }
     Ok(())

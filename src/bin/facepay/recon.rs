@@ -125,7 +125,7 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
                 let r = c.detect_auth(&req).await.map_err(|e| e.to_string())?;
                 let tok = r.biz_token.unwrap_or_default();
                 ledger::record_issued(&store, &tok, rule_id, now_ms()).map_err(|e| e.to_string())?;
-                println!("{}", serde_json::json!({"BizToken": tok, "Url": r.url}));
+                crate::out::say(format_args!("{}", serde_json::json!({"BizToken": tok, "Url": r.url})))?;
                 Ok(())
             })
         }
@@ -147,7 +147,7 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
                     a.biz_token, a.issued_at_ms, a.hours_left
                 );
             }
-            println!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?);
+            crate::out::say(format_args!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?))?;
             Ok(())
         }
         ReconCmd::Pull { date, rule_id, quiet, conn } => {
@@ -174,7 +174,7 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
             ));
             bar.finish_and_clear();
             let out = out.map_err(|e| format!("{e} (the day is incomplete; run the same command again to resume)"))?;
-            println!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?);
+            crate::out::say(format_args!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?))?;
             Ok(())
         }
         ReconCmd::Report { date, rule_id, format, charged_codes, out, db } => {
@@ -194,7 +194,7 @@ pub fn run(cmd: &ReconCmd) -> Result<(), String> {
             match out {
                 Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display())),
                 None => {
-                    print!("{text}");
+                    crate::out::say_raw(format_args!("{text}"))?;
                     Ok(())
                 }
             }
