@@ -28,8 +28,6 @@ pub const CODE_PARAM_ERROR: &str = "PARAM_ERROR";
 pub const CODE_NOT_FOUND: &str = "NOT_FOUND";
 /// Backend code (S2): the device may not act for this organisation or device id.
 pub const CODE_FORBIDDEN: &str = "FORBIDDEN";
-/// Backend code (S2): the amount exceeds the device's limit.
-pub const CODE_AMOUNT_LIMIT_EXCEEDED: &str = "AMOUNT_LIMIT_EXCEEDED";
 /// Backend code: the order number is already used by another payment.
 pub const CODE_ORDER_NO_USED: &str = "ORDER_NO_USED";
 /// Backend codes of the transport limits (S3).
@@ -39,6 +37,7 @@ pub const CODE_URI_TOO_LONG: &str = "URI_TOO_LONG";
 pub const CODE_UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
 pub const CODE_HEADERS_TOO_LARGE: &str = "HEADERS_TOO_LARGE";
 pub const CODE_RATELIMIT_EXCEEDED: &str = "RATELIMIT_EXCEEDED";
+pub const CODE_REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
 
 /// `POST /facepay/v1/authinfo` request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

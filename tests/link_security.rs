@@ -50,7 +50,26 @@ impl Answer {
     }
 }
 
+/// Every log line of this test binary (one global subscriber: a thread-local one misses
+/// lines when tests share callsites), so S4 is checked on all of them.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(sink.clone()))
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        logs
+    })
+    .clone()
+}
+
 async fn harness(tweak: impl FnOnce(&mut BackendConfig)) -> Harness {
+    logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mock = wechatpay_fixture::create(
@@ -296,6 +315,7 @@ async fn every_error_answer_is_code_and_message_and_the_protocol_table_agrees() 
         c.link.max_body_bytes = 1024;
         c.link.max_uri_bytes = 256;
         c.link.max_header_bytes = 2048;
+        c.link.header_read_timeout_ms = 200;
     })
     .await;
     let c1 = h.enrol("d1", ORGANIZATION, None);
@@ -352,6 +372,15 @@ async fn every_error_answer_is_code_and_message_and_the_protocol_table_agrees() 
         .body(Body::empty())
         .expect("request");
     record(&h.send(big).await);
+    // A body that never ends: cut off after the header-read timeout (real time, 200 ms).
+    let endless = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let slow = Request::builder()
+        .method("POST")
+        .uri("/facepay/v1/payments")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(endless))
+        .expect("request");
+    record(&h.send(slow).await);
     // Rate limit: the manual clock does not refill the bucket of 3.
     let mut limited = None;
     for _ in 0..5 {
@@ -395,15 +424,7 @@ async fn every_error_answer_is_code_and_message_and_the_protocol_table_agrees() 
 
 #[tokio::test]
 async fn s4_refusals_are_logged_without_secrets_and_the_credential_is_erased_when_final() {
-    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || Sink(sink.clone()))
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let logs = logs();
     let h = harness(|c| c.link.rate_burst = 10_000).await;
     let c1 = h.enrol("d1", ORGANIZATION, None);
     let secret_token = "FT-SECRET-13800138000";

@@ -338,6 +338,17 @@ impl Engine {
         Ok(())
     }
 
+    /// The payment recorded under an idempotency key, if any.
+    pub fn payment_for_key(&self, idempotency_key: &str) -> Result<Option<String>, MerchantError> {
+        let st = self.store.lock();
+        Ok(st
+            .conn()
+            .query_row("SELECT payment_id FROM mch_payments WHERE idempotency_key = ?1", [idempotency_key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// True when another payment already holds `out_trade_no` (as an order or as its
     /// chosen first order): one order number never names two payments.
     pub fn order_no_used(&self, out_trade_no: &str, payment_id: &str) -> Result<bool, MerchantError> {

@@ -25,8 +25,8 @@ use super::link_config::LinkConfig;
 use crate::clock::{unix_s, Clock};
 use crate::wire::auth::{self, Refusal};
 use crate::wire::{
-    ErrorBody, CODE_HEADERS_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, CODE_RATELIMIT_EXCEEDED, CODE_UNSUPPORTED_MEDIA_TYPE,
-    CODE_URI_TOO_LONG,
+    ErrorBody, CODE_HEADERS_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, CODE_RATELIMIT_EXCEEDED, CODE_REQUEST_TIMEOUT,
+    CODE_UNSUPPORTED_MEDIA_TYPE, CODE_URI_TOO_LONG,
 };
 
 /// Remembered nonces beyond this many are refused as a flood (503) rather than grown.
@@ -189,10 +189,14 @@ pub async fn gate(State(g): State<Arc<Gate>>, req: Request, next: Next) -> Respo
     if declared.is_some_and(|n| n > limit as u64) {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, "request body too large", &rid, None);
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
+    // A body trickled in byte by byte gets as long as headers do (S3).
+    let bytes = match tokio::time::timeout(g.limits.header_read_timeout(), axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             return refuse(StatusCode::PAYLOAD_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, "request body too large", &rid, None)
+        }
+        Err(_) => {
+            return refuse(StatusCode::REQUEST_TIMEOUT, CODE_REQUEST_TIMEOUT, "request body too slow", &rid, None)
         }
     };
     let header = parts.headers.get(auth::HEADER).map(|v| v.to_str().unwrap_or(""));

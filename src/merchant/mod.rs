@@ -13,6 +13,7 @@ pub mod engine;
 pub mod link_auth;
 pub mod link_checks;
 pub mod link_config;
+pub mod listener;
 pub mod models;
 pub mod server;
 pub mod sign;

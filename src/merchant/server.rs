@@ -247,8 +247,22 @@ pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
         .await
         .map_err(|e| MerchantError::Config(format!("listen {}: {e}", cfg.listen)))?;
     let registry = Arc::new(Registry::open(&StorePath::File(cfg.db_path.clone()))?);
+    let tls = match &cfg.link.tls {
+        Some(t) => Some(super::listener::tls_acceptor(&t.cert_file, &t.key_file)?),
+        None => None,
+    };
     let resumed = engine.resume_all()?;
-    tracing::info!(resumed, listen = %cfg.listen, "reference backend up");
+    if tls.is_none() {
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        tracing::warn!(
+            listen = %cfg.listen,
+            loopback,
+            "plain HTTP (link.plain_http): only for a loopback listener or behind a TLS-terminating proxy (S3)"
+        );
+    }
+    tracing::info!(resumed, listen = %cfg.listen, tls = tls.is_some(), "reference backend up");
+    let link = cfg.link.clone();
     let backend = Backend::with_devices(cfg, client, engine, registry);
-    axum::serve(listener, router(backend)).await.map_err(|e| MerchantError::Config(format!("serve: {e}")))
+    super::listener::serve(listener, router(backend), link, tls).await;
+    Ok(())
 }

@@ -106,13 +106,6 @@ async fn deduct(
     let clock = Arc::new(ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
     let engine = Engine::open(&StorePath::File(cfg.db_path.clone()), client, clock, cfg.deduction_params())
         .map_err(|e| e.to_string())?;
-    // One order number never names two payments: refused before anything is recorded.
-    if let Some(n) = out_trade_no {
-        if engine.order_no_used(n, "").map_err(|e| e.to_string())? {
-            return Err(format!("--out-trade-no {n} is already used by another payment"));
-        }
-    }
-    // A broken stdout is reported by the final line below (one error, no panic).
     engine.set_observer(|a| {
         let _ = crate::out::line(a);
     });
@@ -120,6 +113,14 @@ async fn deduct(
         Some(n) => format!("cli-{n}"),
         None => format!("cli-{}", facepay::merchant::sign::nonce()),
     };
+    // One order number never names two payments: refused before anything is recorded
+    // (the same command run again is the same payment, and is not refused).
+    if let Some(n) = out_trade_no {
+        let mine = engine.payment_for_key(&key).map_err(|e| e.to_string())?.unwrap_or_default();
+        if engine.order_no_used(n, &mine).map_err(|e| e.to_string())? {
+            return Err(format!("--out-trade-no {n} is already used by another payment"));
+        }
+    }
     let req = PaymentRequest {
         idempotency_key: key,
         face_token: Secret::new(auth_code),
