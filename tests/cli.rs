@@ -99,7 +99,10 @@ fn a_closed_or_full_stdout_is_a_one_line_error_not_a_panic() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{what}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
-        assert!(err.starts_with("facepay: error: cannot write to stdout") && !err.contains("panicked"), "{what}: {err}");
+        assert!(
+            err.starts_with("facepay: error: cannot write to stdout") && !err.contains("panicked"),
+            "{what}: {err}"
+        );
     };
     if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
         let out = Command::new(env!("CARGO_BIN_EXE_facepay")).args(args).stdout(full).output().expect("run");

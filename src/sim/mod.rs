@@ -17,6 +17,8 @@ pub mod faceid;
 #[cfg(feature = "sim")]
 pub mod population;
 #[cfg(all(feature = "sim", feature = "mock", feature = "merchant"))]
+pub mod reference_link;
+#[cfg(all(feature = "sim", feature = "mock", feature = "merchant"))]
 pub mod reference_stack;
 #[cfg(feature = "sim")]
 pub mod virtual_clock;
