@@ -117,15 +117,11 @@ impl Registry {
     /// is effective at once, even from another process).
     pub fn lookup(&self, device_id: &str) -> Result<Lookup, MerchantError> {
         let st = self.store.lock();
-        let row = st
-            .conn()
-            .query_row(
-                "SELECT device_id, organization_id, max_amount_fen, enrolled_at, revoked_at, credential
-                 FROM mch_devices WHERE device_id = ?1",
-                [device_id],
-                |r| Ok((row_device(r)?, r.get::<_, String>(5)?)),
-            )
-            .optional()?;
+        let mut q = st.conn().prepare_cached(
+            "SELECT device_id, organization_id, max_amount_fen, enrolled_at, revoked_at, credential
+             FROM mch_devices WHERE device_id = ?1",
+        )?;
+        let row = q.query_row([device_id], |r| Ok((row_device(r)?, r.get::<_, String>(5)?))).optional()?;
         Ok(match row {
             None => Lookup::Unknown,
             Some((d, _)) if d.revoked_at.is_some() => Lookup::Revoked,

@@ -226,6 +226,29 @@ pub fn terminal_router(b: Arc<Backend>) -> Router {
         .with_state(b)
 }
 
+/// The terminal routes with the gate replaced by one that trusts every request as from
+/// `device` (no signature, window, nonce or rate check): for `facepay bench link`'s
+/// "authentication off" figure only, never served (feature `mock`, not `backend serve`).
+#[cfg(feature = "mock")]
+pub fn trusting_router_for_bench(b: Arc<Backend>, device: super::devices::Device) -> Router {
+    let trust = move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let device = device.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            parts.extensions.insert(AuthedDevice { device, request_id: "bench".into() });
+            parts.extensions.insert(VerifiedBody(bytes.clone()));
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
+    };
+    Router::new()
+        .route("/facepay/v1/authinfo", post(h_authinfo))
+        .route("/facepay/v1/payments", post(h_pay))
+        .route("/facepay/v1/payments/{id}", get(h_status))
+        .route_layer(axum::middleware::from_fn(trust))
+        .with_state(b)
+}
+
 /// Every route of the reference backend; unknown paths and methods answer `{code, message}`.
 pub fn router(b: Arc<Backend>) -> Router {
     Router::new().merge(terminal_router(b)).fallback(h_not_found).method_not_allowed_fallback(h_method_not_allowed)

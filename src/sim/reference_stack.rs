@@ -48,6 +48,15 @@ impl ReferenceStack {
     /// The merchant engine runs on `clock`, the demo's virtual day: its B5 waits and
     /// business days are virtual time like the terminals'.
     pub fn for_demo(seed: u64, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
+        Self::with_link(seed, clock, crate::merchant::link_config::LinkConfig::plain())
+    }
+
+    /// The same stack with these link settings (the link bench lifts the rate limit).
+    pub fn with_link(
+        seed: u64,
+        clock: Arc<dyn Clock>,
+        link: crate::merchant::link_config::LinkConfig,
+    ) -> Result<Arc<Self>> {
         let key = crate::merchant::generate_test_key_pem();
         let signer = MerchantSigner::from_pem(MCH, "DEMOSERIAL", &key)?;
         let mock = MockState::new(MockConfig {
@@ -100,7 +109,7 @@ impl ReferenceStack {
             retry_delay_ms_per_s: 1000,
             business_product_id: 2,
             business_scene_id: 3,
-            link: crate::merchant::link_config::LinkConfig::plain(),
+            link,
         };
         let engine = Engine::open(&StorePath::Memory, client.clone(), clock, cfg.deduction_params())?;
         let backend = Backend::new(cfg, client, engine);
