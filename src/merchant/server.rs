@@ -115,29 +115,29 @@ fn refused(dev: &AuthedDevice, status: StatusCode, code: &str, message: String) 
 }
 
 /// The body as JSON, or `PARAM_ERROR` (never the framework's text/plain rejection).
-fn parse<T: DeserializeOwned>(dev: &AuthedDevice, body: &[u8]) -> Result<T, Response> {
+fn parse<T: DeserializeOwned>(dev: &AuthedDevice, body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "a field is missing or has the wrong type",
             _ => "the body is not valid JSON",
         };
-        refused(dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, what.into())
+        Box::new(refused(dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, what.into()))
     })
 }
 
 /// The device's organisation, after T3.5 (S2).
-fn scope(b: &Backend, dev: &AuthedDevice, device_id: &str, org: &str) -> Result<(), Response> {
+fn scope(b: &Backend, dev: &AuthedDevice, device_id: &str, org: &str) -> Result<(), Box<Response>> {
     if let Err(e) = b.cfg.check_organization(org) {
         tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code = CODE_ORG_MCH_MISMATCH, "request refused");
-        return Err(map_err(e));
+        return Err(Box::new(map_err(e)));
     }
     if device_id != dev.device.device_id || org != dev.device.organization_id {
-        return Err(refused(
+        return Err(Box::new(refused(
             dev,
             StatusCode::FORBIDDEN,
             CODE_FORBIDDEN,
             "a device acts only with its own device_id and organisation".into(),
-        ));
+        )));
     }
     Ok(())
 }
@@ -149,13 +149,13 @@ async fn h_authinfo(
 ) -> Response {
     let req: AuthInfoRequest = match parse(&dev, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(m) = check_authinfo(&req) {
         return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
     }
     if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id) {
-        return r;
+        return *r;
     }
     match b.authinfo(&req).await {
         Ok(g) => Json(g).into_response(),
@@ -170,14 +170,14 @@ async fn h_pay(
 ) -> Response {
     let req: PaymentRequest = match parse(&dev, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let max = dev.device.max_amount_fen.unwrap_or(b.cfg.link.max_amount_fen);
     if let Err(m) = check_payment(&req, max) {
         return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
     }
     if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id) {
-        return r;
+        return *r;
     }
     match b.engine.submit(&req) {
         Ok(s) => Json(s).into_response(),
