@@ -72,7 +72,10 @@ impl Backend {
         let now = self.engine.clock().now();
         if let Some((a, at)) = self.cache.lock().get(&key) {
             let left = ttl.saturating_sub(now.saturating_duration_since(*at));
-            if left > Duration::from_secs(60) {
+            // A terminal refreshes at half life (T3.2): past half its TTL the cached
+            // authinfo is fetched anew, so each refresh gets a full TTL (handing out the
+            // remainder would halve every refresh interval until it ran out).
+            if left > ttl / 2 {
                 return Ok(AuthInfoGrant { authinfo: a.clone(), expires_in: left.as_secs() });
             }
         }

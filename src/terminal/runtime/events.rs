@@ -428,9 +428,9 @@ fn vendor_or_fail(f: Fail) -> VendorError {
 fn clone_err(e: &Error) -> Error {
     match e {
         Error::Vendor { op, return_code, err_code } => {
-            Error::Vendor { op: *op, return_code: return_code.clone(), err_code: *err_code }
+            Error::Vendor { op, return_code: return_code.clone(), err_code: *err_code }
         }
-        Error::CallTimeout { op, after } => Error::CallTimeout { op: *op, after: *after },
+        Error::CallTimeout { op, after } => Error::CallTimeout { op, after: *after },
         other => Error::Internal(other.to_string()),
     }
 }
