@@ -78,9 +78,11 @@ async fn start(cfg: &Path, port: u16) -> Server {
         .spawn()
         .expect("spawn backend serve");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    // Owned by `Server` at once: its Drop kills and reaps the child on every path.
+    let server = Server { child, addr };
     for _ in 0..200 {
         if TcpStream::connect(addr).await.is_ok() {
-            return Server { child, addr };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
