@@ -3,7 +3,10 @@
 //! the cached authinfo (T3.3), the terminal's payment outbox, and in other features the
 //! deduction orders and the reconciliation ledger. WAL mode, so a reader and a writer on
 //! separate connections never block each other; every module creates its own tables
-//! with `CREATE TABLE IF NOT EXISTS` through [`Store::ensure_schema`].
+//! with `CREATE TABLE IF NOT EXISTS` through [`Store::ensure_schema`]. Several processes
+//! share one store (the backend's `serve`, `deduct` and operator commands): a busy
+//! timeout on every connection, and the setup retried when SQLite reports busy without
+//! waiting.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,22 +28,46 @@ pub struct Store {
     conn: Connection,
 }
 
+/// How long a statement waits for another connection's lock (every process on a store:
+/// `backend serve`, `backend deduct`, the operator commands).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Retries `f` while SQLite reports the database busy or locked, up to [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Store {
     pub fn open(path: &StorePath) -> Result<Store> {
         let conn = match path {
             StorePath::File(p) => Self::open_file(p)?,
             StorePath::Memory => Connection::open_in_memory()?,
         };
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching a new file to WAL takes an exclusive lock, and SQLite may answer
+        // SQLITE_BUSY at once, without its busy handler, when that would deadlock (several
+        // processes creating one store together): retry for as long as the busy timeout.
+        let setup = "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              CREATE TABLE IF NOT EXISTS kv (
                  key TEXT PRIMARY KEY NOT NULL,
                  value TEXT NOT NULL
-             );",
-        )?;
+             );";
+        retry_busy(|| conn.execute_batch(setup))?;
         Ok(Store { conn })
     }
 
@@ -58,9 +85,10 @@ impl Store {
         Ok(Connection::open_with_flags(p, flags)?)
     }
 
-    /// Runs a module's `CREATE TABLE IF NOT EXISTS …` batch.
+    /// Runs a module's `CREATE TABLE IF NOT EXISTS …` batch (idempotent, so retried like
+    /// the setup when SQLite reports busy without waiting).
     pub fn ensure_schema(&self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql)?;
+        retry_busy(|| self.conn.execute_batch(sql))?;
         Ok(())
     }
 
@@ -147,5 +175,39 @@ mod tests {
         }
         s.kv_delete("a").expect("delete");
         assert_eq!(s.kv_get("a").expect("get"), None);
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+
+    /// Many connections creating one new store and its tables at once (the sixteen
+    /// `backend deduct` processes of a canteen's morning): none may see "database is locked".
+    #[test]
+    fn concurrent_first_opens_of_one_store_never_fail_locked() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = StorePath::File(dir.path().join("s.db"));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+            let threads: Vec<_> = (0..16)
+                .map(|i| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || -> Result<()> {
+                        barrier.wait();
+                        let s = Store::open(&path)?;
+                        s.ensure_schema(&format!(
+                            "CREATE TABLE IF NOT EXISTS t{} (a INTEGER); CREATE TABLE IF NOT EXISTS shared (a INTEGER);",
+                            i % 4
+                        ))?;
+                        s.conn().execute("INSERT INTO shared (a) VALUES (?1)", [i])?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("thread").unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use facepay::clock::{unix_s, Clock, ManualClock};
 use facepay::merchant::client::{PlatformMode, WechatPayClient};
 use facepay::merchant::engine::{AttemptReport, DeductionParams, Engine};
-use facepay::merchant::models::{FacepayUser, PresignRequest, StudentInfo, TradeState, UserUpdate};
+use facepay::merchant::models::{FacepayUser, Identification, PresignRequest, StudentInfo, TradeState, UserUpdate};
 use facepay::merchant::sign::{MerchantSigner, PlatformKeys};
 use facepay::merchant::users::UserRegistry;
 use facepay::merchant::MerchantError;
@@ -53,6 +53,10 @@ async fn fx(mode: KeyMode) -> Fx {
         KeyMode::Certificates => {
             PlatformMode::Certificates { apiv3_key: Secret::new(APIV3), refresh_every: Duration::from_secs(3600) }
         }
+        KeyMode::Migration => {
+            keys.insert(&mock.platform_serial, mock.platform_public_key());
+            PlatformMode::Certificates { apiv3_key: Secret::new(APIV3), refresh_every: Duration::from_secs(3600) }
+        }
     };
     let client = Arc::new(
         WechatPayClient::new(&format!("http://{addr}"), signer, keys, pmode, Duration::from_millis(400))
@@ -66,6 +70,9 @@ async fn fx(mode: KeyMode) -> Fx {
         business_product_id: 2,
         business_scene_id: 3,
         description: "lunch".into(),
+        device_ip: "10.0.0.7".into(),
+        sub_appid: None,
+        goods_tag: None,
     };
     let engine = Engine::open(&StorePath::Memory, client.clone(), clock.clone(), params).expect("engine");
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -277,12 +284,16 @@ async fn b2_b4_sensitive_fields_are_encrypted_with_the_platform_key() {
         business_name: "canteen".into(),
         facepay_user: FacepayUser {
             out_user_id: "ou1".into(),
+            organization_id: "org1".into(),
             identification_name: Secret::new("张三"),
-            identification_number: Secret::new("110101200001011234"),
+            identification: Identification {
+                identification_type: "IDCARD".into(),
+                identification_number: Secret::new("110101200001011234"),
+            },
             phone: Secret::new("13800138000"),
         },
         limit_bank_card: None,
-        contract_mode: "LIMIT_NONE".into(),
+        contract_mode: Some("LIMIT_NONE".into()),
     };
     assert!(!f.client.presign(&p).await.expect("B4").presign_token.is_empty());
 }

@@ -4,6 +4,9 @@
 //! payment is in exactly one final state, the mock's ledger shows no order or payment
 //! charged twice, every PAID payment has exactly one charge and no FAILED one has any.
 //! The terminal side is an enrolled device signing every request (SPEC S1).
+//! Mid-run, WeChat Pay sends a `FACEPAY.USER_STATE_CHANGE` twice (B7) while the backend is
+//! being killed: the deliveries that fail are sent again, as WeChat Pay does, and the
+//! contract state ends applied exactly once.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -110,6 +113,8 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
         expected.insert(code, s);
     }
     wechatpay::serve(mock.clone(), mock_port).await.expect("mock");
+    mock.enroll_user(ORGANIZATION, "ou-notify", "SIGNED");
+    mock.set_notify_url(&format!("http://127.0.0.1:{be_port}/facepay/v1/wechatpay/notify"));
 
     let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
     let base = format!("http://127.0.0.1:{be_port}/facepay/v1");
@@ -150,13 +155,25 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    // Keep killing a few more times while deductions run, then let it finish.
-    while kills < 8 {
+    // Keep killing a few more times while deductions run, then let it finish. A contract
+    // notification arrives (twice) in the middle of it, racing the kills.
+    let m = mock.clone();
+    let notification = tokio::spawn(async move { m.change_contract(ORGANIZATION, "ou-notify", "TERMINATED", 2).await });
+    while kills < 11 {
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..700))).await;
         child.kill().expect("kill -9");
         child.wait().expect("reap");
         kills += 1;
         child = start(&cfg_path);
+    }
+    let mut notified = notification.await.expect("notification task");
+    // WeChat Pay sends a notification again until it is answered 2xx.
+    let mut tries = 0;
+    while !notified.iter().any(|s| (200..300).contains(s)) {
+        assert!(Instant::now() < deadline, "the notification was never accepted: {notified:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tries += 1;
+        notified = mock.redeliver_last().await;
     }
     let mut states: HashMap<String, PaymentState> = HashMap::new();
     while states.len() < ids.len() {
@@ -206,5 +223,17 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
         }
     }
     assert_eq!(ledger.len(), paid, "every charge belongs to a PAID payment: none lost");
+    let store =
+        facepay::store::Store::open(&facepay::store::StorePath::File(dir.path().join("backend.db"))).expect("db");
+    let state = facepay::merchant::contracts::state(store.conn(), ORGANIZATION, "ou-notify").expect("registry");
+    assert_eq!(state.as_deref(), Some("TERMINATED"), "the contract notification was applied");
+    let deliveries = mock.deliveries();
+    let notes: std::collections::HashSet<&str> = deliveries.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(notes.len(), 1, "one notification, delivered {} times", deliveries.len());
+    let note = notes.into_iter().next().expect("one id");
+    assert!(facepay::merchant::contracts::applied(store.conn(), note).expect("applied"));
+    let n: i64 = store.conn().query_row("SELECT COUNT(*) FROM mch_notifications", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 1, "applied once");
+    eprintln!("notification: {} deliveries ({tries} resends): {deliveries:?}", deliveries.len());
     eprintln!("crash test: {} payments, {paid} paid, {kills} kill -9", ids.len());
 }

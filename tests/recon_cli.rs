@@ -1,11 +1,15 @@
-//! The `facepay` binary end to end: a pull killed with SIGKILL at random points and rerun
-//! stores exactly the same day as an uninterrupted pull (R5/R6: page commits with their
-//! cursor, (BizToken, Seq) keys); `--help` everywhere; bad input is a one-line error.
+//! The `facepay` binary end to end: a pull killed with SIGKILL at committed page
+//! boundaries (the in-process mock holds the bill at chosen offsets, so the kills land at
+//! the same places on every run) and rerun stores exactly the same day as an uninterrupted
+//! pull (R5/R6: page commits with their cursor, (BizToken, Seq) keys); `recon daily`'s three
+//! exit codes; `--help` everywhere; bad input is a one-line error.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use facepay::sim::faceid::{self, MockConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_facepay");
 
@@ -67,83 +71,176 @@ fn dump(db: &Path) -> (Vec<String>, Vec<String>, (i64, i64, bool)) {
         r.collect::<Result<Vec<_>, _>>().expect("rows")
     };
     let details = rows(
-        "SELECT biz_token, seq_key, bill_date, rule_id, seq, req_time_ms, sim, is_need_charge, charge_type, error_code,
-            error_message, generation FROM recon_charge_details ORDER BY biz_token, seq_key",
+        "SELECT t.biz_token, d.seq_key, t.bill_date, t.rule_id, d.seq_kind, d.req_time_ms, d.sim, d.is_need_charge,
+            d.charge_type, d.error_code, d.error_message, t.generation
+         FROM recon_day_details d JOIN recon_day_tokens t ON t.token_row = d.token_row ORDER BY t.biz_token, d.seq_key",
         12,
     );
     let tokens = rows(
-        "SELECT bill_date, biz_token, rule_id, charge_count, generation FROM recon_bill_tokens ORDER BY bill_date, biz_token",
+        "SELECT bill_date, biz_token, rule_id, charge_count, generation FROM recon_day_tokens ORDER BY bill_date, biz_token",
         5,
     );
     let st = c
-        .query_row("SELECT pages, details, complete FROM recon_bill_pulls", [], |r| {
+        .query_row("SELECT pages, details, complete FROM recon_day_pulls", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .expect("pull state");
     (details, tokens, st)
 }
 
-/// True when the stored day has committed pages but is not complete: the kill landed mid-pull.
-fn killed_mid_pull(db: &Path) -> bool {
+/// The stored pull state `(complete, next_cursor, pages)`, if any.
+fn pull_progress(db: &Path) -> Option<(bool, u64, i64)> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-    let Ok(c) = rusqlite::Connection::open_with_flags(db, flags) else { return false };
-    c.query_row("SELECT pages > 0 AND complete = 0 FROM recon_bill_pulls", [], |r| r.get::<_, bool>(0)).unwrap_or(false)
+    let c = rusqlite::Connection::open_with_flags(db, flags).ok()?;
+    c.query_row("SELECT complete, next_cursor, pages FROM recon_day_pulls", [], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+    })
+    .ok()
+}
+
+/// Waits (without stepping any behaviour: it only reads the store) until the pull has
+/// committed every page before `hold` and is waiting for the held one.
+fn wait_for_boundary(
+    child: &mut Child,
+    db: &Path,
+    state: &faceid::MockState,
+    day: chrono::NaiveDate,
+    hold: u64,
+) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(child.try_wait().expect("wait").is_none(), "the pull ended before the held page");
+        if let Some((false, cursor, pages)) = pull_progress(db) {
+            if pages > 0 && state.cursor_offset(day, None, cursor).is_some_and(|o| o >= hold) {
+                return pages;
+            }
+        }
+        assert!(Instant::now() < deadline, "the pull never reached the held page");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
-fn r5_r6_pull_killed_at_random_points_resumes_to_the_identical_day() {
-    let m = mock(&["--details", "100000", "--page-details", "1000", "--seed", "7"]);
+fn r5_r6_pull_killed_at_committed_page_boundaries_resumes_to_the_identical_day() {
+    // The mock runs in this process so the test can hold the bill at a detail offset: the
+    // pull commits every page before it and waits, and the kill lands exactly there.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let cfg = MockConfig {
+        seed: 7,
+        details_per_day: 100_000,
+        page_details: 1_000,
+        bill_rate_limit: 0,
+        api_rate_limit: 0,
+        ..MockConfig::default()
+    };
+    let m = rt.block_on(faceid::start(cfg, 0)).expect("mock");
+    let url = m.endpoint();
     let dir = tempfile::tempdir().expect("tempdir");
     let date = day();
+    let d = facepay::recon::calendar::parse_date(&date).expect("date");
     let reference = dir.path().join("reference.db");
-    let out = pull_cmd(&m.1, &reference, &date).output().expect("reference pull");
+    let out = pull_cmd(&url, &reference, &date).output().expect("reference pull");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let crashed = dir.path().join("crashed.db");
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos() as u64;
-    eprintln!("crash test seed {seed}");
-    let mut kills_mid_pull = 0;
-    for _ in 0..40 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = Duration::from_millis(50 + (seed >> 33) % 900);
-        let mut child = pull_cmd(&m.1, &crashed, &date).spawn().expect("spawn pull");
-        let start = Instant::now();
-        let mut finished = None;
-        while start.elapsed() < delay {
-            if let Some(s) = child.try_wait().expect("wait") {
-                finished = Some(s);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        match finished {
-            Some(s) => {
-                assert!(s.success(), "a rerun after a crash must succeed");
-                break;
-            }
-            None => {
-                child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
-                let _ = child.wait();
-                if killed_mid_pull(&crashed) {
-                    kills_mid_pull += 1;
-                }
-            }
-        }
+    let mut last_pages = 0;
+    for hold in [1_500, 7_000, 23_000, 41_000, 64_000, 88_000, 99_000] {
+        m.state.hold_bill_at(Some(hold));
+        let mut child = pull_cmd(&url, &crashed, &date).spawn().expect("spawn pull");
+        let pages = wait_for_boundary(&mut child, &crashed, &m.state, d, hold);
+        child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
+        let _ = child.wait();
+        let (complete, cursor, after) = pull_progress(&crashed).expect("state");
+        assert!(!complete && after == pages, "killed at the boundary: nothing after it was committed");
+        assert!(m.state.cursor_offset(d, None, cursor).is_some_and(|o| o >= hold));
+        assert!(pages > last_pages, "each run resumed and went further");
+        last_pages = pages;
     }
-    // Whatever happened above, one last uninterrupted run finishes the day.
-    let out = pull_cmd(&m.1, &crashed, &date).output().expect("final pull");
+    m.state.hold_bill_at(None);
+    let out = pull_cmd(&url, &crashed, &date).output().expect("final pull");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(kills_mid_pull >= 1, "at least one kill landed in the middle of the pull");
     let (a, b) = (dump(&reference), dump(&crashed));
     assert_eq!(a.0.len(), 100_000);
-    assert!(a.2 .2, "the reference day is complete");
-    // The final run after completion may be a re-pull (generation 2): compare without it.
-    let strip = |v: &[String]| -> Vec<String> {
-        v.iter().map(|r| r.rsplit_once('|').map(|(x, _)| x.to_string()).unwrap_or_default()).collect()
-    };
-    assert_eq!(strip(&a.0), strip(&b.0), "same rows, no duplicates");
-    assert_eq!(strip(&a.1), strip(&b.1));
+    assert!(a.2 .2 && b.2 .2, "both days are complete");
+    assert_eq!(a, b, "same rows, same generation, no duplicates");
     assert_eq!(b.2 .1, 100_000);
+}
+
+fn daily_cmd(url: &str, db: &Path, reports: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["recon", "daily", "--endpoint", url, "--db"])
+        .arg(db)
+        .arg("--report-dir")
+        .arg(reports)
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDfacepaymock")
+        .env("TENCENTCLOUD_SECRET_KEY", "facepay-mock-secret-key")
+        .env_remove("TENCENTCLOUD_TOKEN");
+    c
+}
+
+#[test]
+fn r5_r6_recon_daily_exits_0_when_the_day_reconciles_1_when_not_2_on_an_operational_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let date = day();
+    // 0: a clean day; both days' reports are written.
+    let clean = mock(&["--details", "3000", "--page-details", "500"]);
+    let (db, reports) = (dir.path().join("clean.db"), dir.path().join("reports"));
+    let out = daily_cmd(&clean.1, &db, &reports).args(["--date", &date]).output().expect("daily");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{date}: reconciled")), "{stdout}");
+    let json = reports.join(format!("facepay-recon-AKIDfacepaymock-all-{date}.json"));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json report")).expect("json");
+    assert_eq!(r["totals"]["details"], 3000);
+    assert_eq!(r["charged_codes_product"], "plus");
+    assert!(reports.join(format!("facepay-recon-AKIDfacepaymock-all-{date}.html")).exists());
+    let before = facepay::recon::calendar::parse_date(&date).expect("d").pred_opt().expect("d-1");
+    let before = facepay::recon::calendar::format_date(before);
+    assert!(reports.join(format!("facepay-recon-AKIDfacepaymock-all-{before}.json")).exists(), "D-1 re-pulled");
+    // Run again: the re-pulls find no late data and the day still reconciles.
+    let out = daily_cmd(&clean.1, &db, &reports).args(["--date", &date]).output().expect("daily again");
+    assert_eq!(out.status.code(), Some(0));
+
+    // 1: R6 anomalies; one line per problem.
+    let bad = mock(&["--details", "20000", "--anomalies"]);
+    let out = daily_cmd(&bad.1, &dir.path().join("bad.db"), &reports).args(["--date", &date]).output().expect("daily");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let problems: Vec<&str> = stdout.lines().filter(|l| l.starts_with("PROBLEM ")).collect();
+    assert!(!problems.is_empty(), "{stdout}");
+    assert!(problems.iter().all(|l| l.contains("r6_three_way token=")), "{problems:?}");
+    assert!(stdout.contains("NOT reconciled"));
+
+    // 2: before 06:00 Beijing time (no --date): refused before any network call.
+    let five_am =
+        facepay::recon::calendar::day_start_ms(facepay::recon::calendar::parse_date(&date).expect("d")) + 5 * 3_600_000;
+    let out = daily_cmd(&clean.1, &db, &reports).args(["--now-ms", &five_am.to_string()]).output().expect("daily");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("before 06:00 Beijing"), "{err}");
+    // 2: half the credentials; a server that is gone; an account with path characters.
+    let out = daily_cmd(&clean.1, &db, &reports)
+        .args(["--date", &date])
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .output()
+        .expect("daily");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENCENTCLOUD_SECRET_KEY is not"));
+    let out = daily_cmd("http://127.0.0.1:9", &dir.path().join("gone.db"), &reports)
+        .args(["--date", &date])
+        .output()
+        .expect("daily");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = daily_cmd(&clean.1, &db, &reports).args(["--date", &date, "--account", "../x"]).output().expect("daily");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("path characters"));
+    let out = daily_cmd(&clean.1, &db, &reports)
+        .args(["--date", &date])
+        .env("TENCENTCLOUD_TOKEN", "session")
+        .output()
+        .expect("daily");
+    assert_eq!(out.status.code(), Some(2), "temporary credentials must name the account");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--account"));
 }
 
 #[test]
@@ -154,6 +251,8 @@ fn help_on_every_command_and_bad_input_is_a_one_line_error() {
         vec!["recon", "sweep", "--help"],
         vec!["recon", "report", "--help"],
         vec!["recon", "issue", "--help"],
+        vec!["recon", "daily", "--help"],
+        vec!["recon", "migrate", "--help"],
         vec!["mock", "faceid", "--help"],
         vec!["bench", "recon", "--help"],
     ] {
@@ -168,6 +267,7 @@ fn help_on_every_command_and_bad_input_is_a_one_line_error() {
         (vec!["recon", "pull", "--date", "2999-01-01"], "06:00 Beijing"),
         (vec!["recon", "pull", "--date", "2001-01-01"], "365 days"),
         (vec!["recon", "report", "--date", "2026-07-01", "--charged-codes", "0;1"], "charged-codes"),
+        (vec!["recon", "report", "--date", "2026-07-01", "--account", "a/b"], "path characters"),
     ] {
         let out = Command::new(BIN).args(&args).arg("--db").arg(&db).output().expect("run");
         assert!(!out.status.success(), "{args:?}");

@@ -4,7 +4,9 @@ TC3 signing, talks to our mock FaceID server (`facepay mock faceid`).
 
 Usage: faceid_sdk_interop.py ENDPOINT_HOST:PORT DATE EXPECTED_DETAILS
 Exits non-zero on any failure. Credentials: the mock's test pair unless
-TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY are set.
+TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY are set. With FACEPAY_MOCK_TEMP=ID:KEY:TOKEN
+(the mock started with the same --temp-credential) the SDK's temporary credentials
+(X-TC-Token) are checked too.
 """
 import os
 import sys
@@ -16,11 +18,11 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.faceid.v20180301 import faceid_client, models
 
 
-def make_client(endpoint, secret_id, secret_key):
+def make_client(endpoint, secret_id, secret_key, token=None):
     hp = HttpProfile(protocol="http", endpoint=endpoint, reqTimeout=30)
     cp = ClientProfile()
     cp.httpProfile = hp
-    return faceid_client.FaceidClient(credential.Credential(secret_id, secret_key), "", cp)
+    return faceid_client.FaceidClient(credential.Credential(secret_id, secret_key, token), "", cp)
 
 
 def main():
@@ -57,13 +59,14 @@ def main():
 
     # DetectAuth + GetDetectInfoEnhanced (R1, R2).
     req = models.DetectAuthRequest()
-    req.RuleId = "1"
+    req.RuleId, req.Extra = "1", "interop-order-1"
     token = client.DetectAuth(req).BizToken
     assert token, "DetectAuth returned no BizToken"
     req = models.GetDetectInfoEnhancedRequest()
     req.BizToken, req.RuleId, req.InfoType = token, "1", "1"
     info = client.GetDetectInfoEnhanced(req)
     assert info.Text is not None, "GetDetectInfoEnhanced returned no Text"
+    assert info.Text.Extra == "interop-order-1", "Text.Extra is the DetectAuth Extra: %r" % info.Text.Extra
 
     # The documented errors reach the SDK as its own exception codes.
     def expect_error(fn, code):
@@ -81,10 +84,28 @@ def main():
     req = models.GetWeChatBillDetailsRequest()
     req.Date, req.Cursor, req.RuleId = date, 0, "no-such-rule"
     expect_error(lambda: client.GetWeChatBillDetails(req), "InvalidParameterValue.RuleIdNotExist")
+    # The documented code of a bad Date and of a bad Cursor.
+    req = models.GetWeChatBillDetailsRequest()
+    req.Date, req.Cursor = date.replace("-", "/"), 0
+    expect_error(lambda: client.GetWeChatBillDetails(req), "InvalidParameter")
+    req = models.GetWeChatBillDetailsRequest()
+    req.Date, req.Cursor = date, 12345
+    expect_error(lambda: client.GetWeChatBillDetails(req), "InvalidParameter")
+
+    temp = os.environ.get("FACEPAY_MOCK_TEMP")
+    if temp:
+        tid, tkey, ttok = temp.split(":", 2)
+        req = models.GetWeChatBillDetailsRequest()
+        req.Date, req.Cursor = date, 0
+        assert make_client(endpoint, tid, tkey, ttok).GetWeChatBillDetails(req).HasNextPage is not None
+        expect_error(lambda: make_client(endpoint, tid, tkey).GetWeChatBillDetails(req), "AuthFailure.TokenFailure")
+        expect_error(lambda: make_client(endpoint, tid, tkey, ttok + "x").GetWeChatBillDetails(req),
+                     "AuthFailure.TokenFailure")
 
     print("interop ok: tencentcloud-sdk-python-faceid pulled %d pages, %d details, %d charges; "
-          "DetectAuth/GetDetectInfoEnhanced ok; AuthFailure.SignatureFailure and RuleIdNotExist seen"
-          % (pages, details, charge_count))
+          "DetectAuth/GetDetectInfoEnhanced with Extra ok; AuthFailure.SignatureFailure, RuleIdNotExist, "
+          "InvalidParameter seen%s"
+          % (pages, details, charge_count, "; temporary credentials (X-TC-Token) ok" if temp else ""))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def client(d):
 def deduct(w, cfg, code, amount=100):
     body = {
         "auth_code": code, "sp_appid": cfg["sp_appid"], "sp_mchid": cfg["mch_id"], "sub_mchid": cfg["sub_mchid"],
-        "amount": {"total": amount, "currency": "CNY"}, "description": "peer", "attach": "peer-" + code,
+        "amount": {"total": amount, "currency": "CNY"}, "scene_info": {"device_ip": "127.0.0.1"},
+        "description": "peer", "attach": "peer-" + code,
         "out_trade_no": "PY" + uuid.uuid4().hex[:24], "business": {"business_product_id": 2, "business_scene_id": 3},
     }
     code_, text = w._core.request("/v3/offlineface/transactions", method=RequestType.POST, data=body)

@@ -1,9 +1,11 @@
 //! The reference backend's configuration file (JSON, documented in
-//! `docs/merchant-backend.md`): merchant key path and serial, mch ids, base URL, the
-//! platform key mode (public-key id + PEM, or certificates + APIv3 key), the
-//! organisations owned by the merchant (T3.5, B3), the DB path. Loading builds the
-//! client and fails with a clear error naming the problem (missing key file, bad key,
-//! bad mch_id, no organisation) — never with key material in it.
+//! `docs/merchant-backend.md`): merchant key path and serial, mch ids, base URL and the
+//! backup domain (B0), the platform key mode (public-key id + PEM, certificates + APIv3
+//! key, or both at once during a migration: B0), the APIv3 key that decrypts
+//! notifications (B7) and their path, the organisations owned by the merchant (T3.5, B3),
+//! the deduction's defaults (`device_ip`, `sub_appid`, `goods_tag`), the DB path. Loading
+//! builds the client and fails with a clear error naming the field (missing key file, bad
+//! key, bad mch_id, no organisation) — never with key material in it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,8 +21,33 @@ use crate::error::Secret;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum PlatformConfig {
-    PublicKey { public_key_id: String, public_key_file: PathBuf },
-    Certificates { apiv3_key: Secret },
+    PublicKey {
+        public_key_id: String,
+        public_key_file: PathBuf,
+        /// Decrypts notifications (B7); not needed to pay.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        apiv3_key: Option<Secret>,
+    },
+    Certificates {
+        apiv3_key: Secret,
+    },
+    /// B0: a merchant moving from certificates to the public key holds both; requests
+    /// name the public key, answers signed with either verify.
+    Both {
+        public_key_id: String,
+        public_key_file: PathBuf,
+        apiv3_key: Secret,
+    },
+}
+
+impl PlatformConfig {
+    /// The APIv3 key, when configured (certificates and notifications need it).
+    pub fn apiv3_key(&self) -> Option<&Secret> {
+        match self {
+            PlatformConfig::PublicKey { apiv3_key, .. } => apiv3_key.as_ref(),
+            PlatformConfig::Certificates { apiv3_key } | PlatformConfig::Both { apiv3_key, .. } => Some(apiv3_key),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +61,10 @@ pub struct BackendConfig {
     pub platform: PlatformConfig,
     #[serde(default = "default_base")]
     pub base_url: String,
+    /// B0: tried when a connection to `base_url` cannot be opened. Default: the backup
+    /// domain `api2.mch.weixin.qq.com` when `base_url` is the official one, else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_base_url: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
     /// Organisations created by this merchant; any other is a T3.5 mismatch.
@@ -50,9 +81,32 @@ pub struct BackendConfig {
     pub business_product_id: u32,
     #[serde(default = "default_scene")]
     pub business_scene_id: u32,
+    /// `scene_info.device_ip` of deductions not submitted by a terminal over the network
+    /// (`backend deduct`); `backend serve` sends the terminal's address as it connected.
+    #[serde(default = "default_device_ip")]
+    pub device_ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_appid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goods_tag: Option<String>,
+    /// T3.5: also accept an organisation not listed in `organizations` when WeChat Pay's
+    /// organisations query knows it under this merchant (cached for an hour). Off by
+    /// default: the configured list alone decides and WeChat Pay is never asked.
+    #[serde(default)]
+    pub query_organizations: bool,
+    /// Where `backend serve` receives WeChat Pay notifications (B7).
+    #[serde(default = "default_notify_path")]
+    pub notify_path: String,
     /// The terminal link: TLS, limits, device amount default (S1–S3).
     #[serde(default)]
     pub link: super::link_config::LinkConfig,
+}
+
+fn default_device_ip() -> String {
+    "127.0.0.1".into()
+}
+fn default_notify_path() -> String {
+    "/facepay/v1/wechatpay/notify".into()
 }
 
 fn default_base() -> String {
@@ -132,10 +186,16 @@ impl BackendConfig {
                 "organizations: list the organisation ids created by this merchant (T3.5)".into(),
             ));
         }
-        if let PlatformConfig::Certificates { apiv3_key } = &self.platform {
-            if apiv3_key.expose().len() != 32 {
+        if let Some(k) = self.platform.apiv3_key() {
+            if k.expose().len() != 32 {
                 return Err(MerchantError::Config("platform.apiv3_key must be 32 bytes".into()));
             }
+        }
+        if self.device_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(MerchantError::Config("device_ip must be an IP address".into()));
+        }
+        if !self.notify_path.starts_with('/') || self.notify_path.starts_with("/facepay/v1/payments") {
+            return Err(MerchantError::Config("notify_path must be a path of its own starting with /".into()));
         }
         self.validate_values()
     }
@@ -155,23 +215,38 @@ impl BackendConfig {
         })?;
         let signer = MerchantSigner::from_pem(&self.mch_id, &self.merchant_serial_no, &pem)?;
         let keys = PlatformKeys::new();
+        let load_public = |id: &str, file: &Path| -> Result<(), MerchantError> {
+            if !id.starts_with(super::sign::PUBLIC_KEY_ID_PREFIX) {
+                return Err(MerchantError::Config("platform.public_key_id must start with PUB_KEY_ID_".into()));
+            }
+            let pem = std::fs::read_to_string(file).map_err(|e| {
+                MerchantError::Config(format!("platform.public_key_file {}: {}", file.display(), e.kind()))
+            })?;
+            // Names the field, never the file's content.
+            keys.insert_pem(id, &pem).map_err(|_| {
+                MerchantError::Config(format!("platform.public_key_file {}: not an RSA PUBLIC KEY PEM", file.display()))
+            })
+        };
+        let certificates = |k: &Secret| PlatformMode::Certificates {
+            apiv3_key: k.clone(),
+            refresh_every: Duration::from_secs(12 * 3600),
+        };
         let mode = match &self.platform {
-            PlatformConfig::PublicKey { public_key_id, public_key_file } => {
-                if !public_key_id.starts_with("PUB_KEY_ID_") {
-                    return Err(MerchantError::Config("platform.public_key_id must start with PUB_KEY_ID_".into()));
-                }
-                let pem = std::fs::read_to_string(public_key_file).map_err(|e| {
-                    MerchantError::Config(format!("platform.public_key_file {}: {e}", public_key_file.display()))
-                })?;
-                keys.insert_pem(public_key_id, &pem)?;
+            PlatformConfig::PublicKey { public_key_id, public_key_file, .. } => {
+                load_public(public_key_id, public_key_file)?;
                 PlatformMode::PublicKey
             }
-            PlatformConfig::Certificates { apiv3_key } => PlatformMode::Certificates {
-                apiv3_key: apiv3_key.clone(),
-                refresh_every: Duration::from_secs(12 * 3600),
-            },
+            PlatformConfig::Certificates { apiv3_key } => certificates(apiv3_key),
+            PlatformConfig::Both { public_key_id, public_key_file, apiv3_key } => {
+                load_public(public_key_id, public_key_file)?;
+                certificates(apiv3_key)
+            }
         };
-        WechatPayClient::new(&self.base_url, signer, keys, mode, Duration::from_millis(self.timeout_ms))
+        let client = WechatPayClient::new(&self.base_url, signer, keys, mode, Duration::from_millis(self.timeout_ms))?;
+        Ok(match &self.backup_base_url {
+            Some(u) => client.with_backup_url(Some(u)),
+            None => client,
+        })
     }
 
     pub fn deduction_params(&self) -> DeductionParams {
@@ -182,6 +257,9 @@ impl BackendConfig {
             business_product_id: self.business_product_id,
             business_scene_id: self.business_scene_id,
             description: "facepay canteen".into(),
+            device_ip: self.device_ip.clone(),
+            sub_appid: self.sub_appid.clone(),
+            goods_tag: self.goods_tag.clone(),
         }
     }
 }

@@ -4,8 +4,13 @@
 //! number within 24 h; CLOSED/REVOKED/PAYERROR retry under a new order number; at most 5
 //! SYSTEM_ERROR retries per order per (Beijing) day; back-off on 429; no retry on
 //! PARAM_ERROR / INVALID_REQUEST (the operator is told); an unknown outcome (timeout,
-//! dropped connection, unverifiable answer) is followed by an order query, never by a
-//! blind retry. [`super::engine`] does the IO and the durable bookkeeping around it.
+//! dropped connection, unverifiable answer, a trade state we do not know) is followed by
+//! an order query, never by a blind retry. B5.1: 502/503 retry the same order later;
+//! INVALID_REQUEST after an attempt of the order whose outcome was unknown or retried
+//! ("credential already used and charged") is followed by an order query before any
+//! final decision; only `ORDER_NOT_EXIST` means "no such order"; unknown outcomes are
+//! queried with a back-off that reaches one query per payment per 5 minutes and stays
+//! there, never abandoned. [`super::engine`] does the IO and the durable bookkeeping.
 
 use std::time::Duration;
 
@@ -19,6 +24,10 @@ pub const SAME_ORDER_WINDOW_S: u64 = 24 * 3600;
 pub const MAX_SYSTEM_ERROR_RETRIES: u32 = 5;
 /// New order numbers per payment (CLOSED/REVOKED/PAYERROR) before the operator is asked.
 pub const MAX_ORDERS: u32 = 5;
+/// B5.1: the back-off of order queries for an unknown outcome reaches this and stays.
+pub const UNKNOWN_QUERY_CAP_S: u64 = 300;
+/// B5.1: a payment unresolved this long after it was recorded is reported.
+pub const UNRESOLVED_ALERT_S: u64 = 3600;
 
 /// What one attempt (deduction or order query) ended with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +37,8 @@ pub enum Outcome {
     SystemError,
     /// 429 RATELIMIT_EXCEEDED.
     RateLimited,
+    /// B5.1: 502 / 503 / 504, the service is unavailable: retry the same order later.
+    Unavailable,
     /// 400 PARAM_ERROR.
     ParamError,
     /// 400 INVALID_REQUEST.
@@ -48,6 +59,7 @@ impl Outcome {
             Outcome::State(s) => serde_json::to_value(s).expect("enum").as_str().expect("string").to_string(),
             Outcome::SystemError => "SYSTEM_ERROR".into(),
             Outcome::RateLimited => "RATELIMIT_EXCEEDED".into(),
+            Outcome::Unavailable => "UNAVAILABLE".into(),
             Outcome::ParamError => "PARAM_ERROR".into(),
             Outcome::InvalidRequest => "INVALID_REQUEST".into(),
             Outcome::OrderNotExist => "ORDER_NOT_EXIST".into(),
@@ -57,18 +69,36 @@ impl Outcome {
     }
 
     pub fn from_code(c: &str) -> Outcome {
-        if let Ok(s) = serde_json::from_value::<TradeState>(serde_json::Value::String(c.into())) {
-            return Outcome::State(s);
-        }
         match c {
             "SYSTEM_ERROR" => Outcome::SystemError,
             "RATELIMIT_EXCEEDED" => Outcome::RateLimited,
+            "UNAVAILABLE" => Outcome::Unavailable,
             "PARAM_ERROR" => Outcome::ParamError,
             "INVALID_REQUEST" => Outcome::InvalidRequest,
             "ORDER_NOT_EXIST" => Outcome::OrderNotExist,
             "UNKNOWN" => Outcome::Unknown,
-            o => Outcome::Other(o.strip_prefix("OTHER:").unwrap_or(o).to_string()),
+            o => match serde_json::from_value::<TradeState>(serde_json::Value::String(o.into())) {
+                Ok(TradeState::Unrecognized) | Err(_) => match o.strip_prefix("OTHER:") {
+                    Some(c) => Outcome::Other(c.to_string()),
+                    None => Outcome::Unknown,
+                },
+                Ok(s) => Outcome::State(s),
+            },
         }
+    }
+
+    /// An outcome after which the same order is (or may be) sent again: the next
+    /// INVALID_REQUEST of that order may mean "already charged" (B5.1).
+    pub fn retried_or_unknown(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Unknown
+                | Outcome::SystemError
+                | Outcome::RateLimited
+                | Outcome::Unavailable
+                | Outcome::OrderNotExist
+                | Outcome::State(TradeState::Notpay | TradeState::Userpaying | TradeState::Unrecognized)
+        )
     }
 }
 
@@ -83,6 +113,13 @@ pub struct OrderFacts {
     pub rate_limits: u32,
     /// Consecutive unknown outcomes (this one included).
     pub unknowns: u32,
+    /// Consecutive 502 / 503 answers (this one included).
+    pub unavailable: u32,
+    /// B5.1: an attempt of this order before the last one ended unknown or was retried.
+    pub retried: bool,
+    /// B5.1: the last attempt is an order query made because the last deduction of this
+    /// order answered INVALID_REQUEST after a retried attempt.
+    pub after_invalid: bool,
     /// NOTPAY/USERPAYING answers of this order (this one included).
     pub pending: u32,
     /// Order numbers used by the payment so far.
@@ -137,6 +174,14 @@ fn backoff(n: u32, base: u64, cap: u64) -> u64 {
 /// The B5 table. `last = None` means no attempt yet.
 pub fn next_action(last: Option<&Outcome>, f: &OrderFacts, now: u64) -> Action {
     let Some(last) = last else { return Action::Pay { new_order: true, at: now } };
+    if f.after_invalid {
+        // B5.1: the query decides: charged means paid, anything else is the INVALID_REQUEST.
+        return match last {
+            Outcome::State(TradeState::Success | TradeState::Refund) => Action::Paid,
+            Outcome::Unknown => Action::Query { at: now + unknown_wait(f.unknowns) },
+            _ => Action::Failed(FailReason::Operator("INVALID_REQUEST".into())),
+        };
+    }
     match last {
         Outcome::State(TradeState::Success | TradeState::Refund) => Action::Paid,
         Outcome::State(TradeState::Notpay | TradeState::Userpaying) => {
@@ -161,11 +206,26 @@ pub fn next_action(last: Option<&Outcome>, f: &OrderFacts, now: u64) -> Action {
             }
         }
         Outcome::RateLimited => Action::Pay { new_order: false, at: now + backoff(f.rate_limits, 1, 60) },
+        Outcome::Unavailable => Action::Pay { new_order: false, at: now + backoff(f.unavailable, 1, 60) },
         Outcome::ParamError => Action::Failed(FailReason::Operator("PARAM_ERROR".into())),
+        Outcome::InvalidRequest if f.retried => Action::Query { at: now },
         Outcome::InvalidRequest => Action::Failed(FailReason::Operator("INVALID_REQUEST".into())),
         Outcome::Other(c) => Action::Failed(FailReason::Operator(c.clone())),
-        Outcome::Unknown => Action::Query { at: now + backoff(f.unknowns, 1, 60).saturating_sub(1) },
+        // A state we do not know is an unknown outcome: query (B5.1).
+        Outcome::Unknown | Outcome::State(TradeState::Unrecognized) => {
+            Action::Query { at: now + unknown_wait(f.unknowns) }
+        }
         Outcome::OrderNotExist => Action::Pay { new_order: false, at: now },
+    }
+}
+
+/// B5.1: the first query of an unknown outcome goes at once, then 1, 2, 4 … s up to
+/// [`UNKNOWN_QUERY_CAP_S`], and stays there: never more often, never given up.
+fn unknown_wait(unknowns: u32) -> u64 {
+    if unknowns <= 1 {
+        0
+    } else {
+        backoff(unknowns - 1, 1, UNKNOWN_QUERY_CAP_S)
     }
 }
 
@@ -277,11 +337,54 @@ mod tests {
     }
 
     #[test]
+    fn b5_1_unavailable_retries_the_same_order() {
+        for n in [1, 3, 30] {
+            let a = next_action(Some(&Outcome::Unavailable), &OrderFacts { unavailable: n, ..facts() }, NOW);
+            assert!(matches!(a, Action::Pay { new_order: false, at } if at > NOW && at <= NOW + 60), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn b5_1_invalid_request_after_a_retried_attempt_is_queried_first() {
+        let f = OrderFacts { retried: true, ..facts() };
+        assert_eq!(next_action(Some(&Outcome::InvalidRequest), &f, NOW), Action::Query { at: NOW });
+        let q = OrderFacts { after_invalid: true, ..facts() };
+        assert_eq!(next_action(Some(&Outcome::State(TradeState::Success)), &q, NOW), Action::Paid);
+        for o in [Outcome::OrderNotExist, Outcome::State(TradeState::Notpay), Outcome::State(TradeState::Closed)] {
+            assert_eq!(
+                next_action(Some(&o), &q, NOW),
+                Action::Failed(FailReason::Operator("INVALID_REQUEST".into())),
+                "{o:?}"
+            );
+        }
+        let u = OrderFacts { after_invalid: true, unknowns: 3, ..facts() };
+        assert!(matches!(next_action(Some(&Outcome::Unknown), &u, NOW), Action::Query { .. }));
+    }
+
+    #[test]
+    fn b5_1_unknown_outcomes_back_off_to_one_query_per_5_minutes_and_never_stop() {
+        let mut prev = 0;
+        for n in 1..=2000 {
+            let f = OrderFacts { unknowns: n, ..facts() };
+            let Action::Query { at } = next_action(Some(&Outcome::Unknown), &f, NOW) else {
+                panic!("unknown #{n} must be queried");
+            };
+            let wait = at - NOW;
+            assert!(wait >= prev && wait <= UNKNOWN_QUERY_CAP_S, "#{n}: {wait}");
+            prev = wait;
+        }
+        assert_eq!(prev, UNKNOWN_QUERY_CAP_S, "the cap is reached and held");
+        let unrecognized = Outcome::State(TradeState::Unrecognized);
+        assert!(matches!(next_action(Some(&unrecognized), &facts(), NOW), Action::Query { .. }));
+    }
+
+    #[test]
     fn b5_outcome_codes_roundtrip() {
         for o in [
             Outcome::State(TradeState::Userpaying),
             Outcome::SystemError,
             Outcome::RateLimited,
+            Outcome::Unavailable,
             Outcome::ParamError,
             Outcome::InvalidRequest,
             Outcome::OrderNotExist,
@@ -290,5 +393,6 @@ mod tests {
         ] {
             assert_eq!(Outcome::from_code(&o.as_code()), o);
         }
+        assert_eq!(Outcome::from_code("SOME_NEW_STATE"), Outcome::Unknown);
     }
 }

@@ -4,7 +4,14 @@
 //! first. [`Engine::drive`] applies [`super::deduction::next_action`] until the payment is
 //! final; [`Engine::submit`] is idempotent by key and deducts asynchronously. Time comes
 //! from the core's [`Clock`] (wall time in Unix seconds, waits through the clock), so tests
-//! run the 24 h window instantly on a [`crate::clock::ManualClock`].
+//! run the 24 h window instantly on a [`crate::clock::ManualClock`]. B5.1: every attempt
+//! keeps the answer's `Request-ID` and error `detail`; a payment unresolved after an hour
+//! is logged once as an operator alert and listed by [`Engine::unresolved`]. B5.2:
+//! `debt_state`, `transaction_id` and `repayment_transaction_id` of a paid order are
+//! recorded. B7: a deduction for a user whose contract is known to be terminated is refused
+//! before it is sent (`CONTRACT_TERMINATED`). The deduction's `scene_info.device_ip` is the
+//! terminal's address as the backend saw the connection ([`Engine::record_from`]), or the
+//! configured `device_ip` for payments recorded without one (the CLI, the in-process demo).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,39 +20,18 @@ use parking_lot::Mutex;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::client::WechatPayClient;
+use super::client::{Answered, WechatPayClient};
 use super::deduction::{beijing_day, next_action, Action, OrderFacts, Outcome};
-use super::models::{Amount, Business, TransactionRequest};
+use super::models::{Amount, Business, SceneInfo, TradeState, Transaction, TransactionRequest};
 use super::MerchantError;
 use crate::clock::{unix_s, Clock};
 use crate::error::Secret;
 use crate::store::{Store, StorePath};
 use crate::wire::{PaymentRequest, PaymentState, PaymentStatus};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS mch_payments (
-  payment_id TEXT PRIMARY KEY NOT NULL,
-  idempotency_key TEXT UNIQUE NOT NULL,
-  request TEXT NOT NULL,
-  state TEXT NOT NULL,
-  reason TEXT,
-  created_at INTEGER NOT NULL,
-  order_no TEXT,
-  first_order TEXT,
-  orders INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS mch_orders (
-  out_trade_no TEXT PRIMARY KEY NOT NULL,
-  payment_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS mch_attempts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  payment_id TEXT NOT NULL,
-  out_trade_no TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  sent_at INTEGER NOT NULL,
-  outcome TEXT);
-CREATE INDEX IF NOT EXISTS mch_attempts_payment ON mch_attempts(payment_id, id);
-";
+mod report;
+mod schema;
+pub use report::PaymentDetails;
 
 /// Merchant parameters of every deduction.
 #[derive(Debug, Clone)]
@@ -56,6 +42,10 @@ pub struct DeductionParams {
     pub business_product_id: u32,
     pub business_scene_id: u32,
     pub description: String,
+    /// `scene_info.device_ip` of payments recorded without the terminal's address.
+    pub device_ip: String,
+    pub sub_appid: Option<String>,
+    pub goods_tag: Option<String>,
 }
 
 /// One attempt, as reported (one JSON line per attempt in `facepay backend deduct`).
@@ -66,6 +56,16 @@ pub struct AttemptReport {
     pub kind: &'static str,
     pub at: u64,
     pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What one answered attempt brings besides its outcome.
+#[derive(Debug, Default)]
+struct AttemptInfo {
+    request_id: Option<String>,
+    detail: Option<String>,
+    paid: Option<Transaction>,
 }
 
 type Observer = Box<dyn Fn(&AttemptReport) + Send + Sync>;
@@ -91,7 +91,7 @@ impl Engine {
         params: DeductionParams,
     ) -> Result<Arc<Self>, MerchantError> {
         let store = Store::open(path)?;
-        store.ensure_schema(SCHEMA)?;
+        schema::ensure(&store)?;
         // Erased credentials (see `finish`) are overwritten on disk, not just unlinked.
         store.conn().execute_batch("PRAGMA secure_delete = ON;")?;
         Ok(Arc::new(Engine {
@@ -102,6 +102,11 @@ impl Engine {
             active: Mutex::new(HashSet::new()),
             observer: Mutex::new(None),
         }))
+    }
+
+    /// Runs `f` on the engine's store (the B7 contract registry lives beside the payments).
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.store.lock())
     }
 
     /// The engine's clock (the reference backend's authinfo cache keeps time by it too).
@@ -128,8 +133,18 @@ impl Engine {
     }
 
     /// Records a payment (idempotent by key) and returns it; the same key with another
-    /// body is refused.
+    /// body is refused. `scene_info.device_ip` will be the configured `device_ip`.
     pub fn record(&self, req: &PaymentRequest) -> Result<(PaymentStatus, bool), MerchantError> {
+        self.record_from(req, None)
+    }
+
+    /// [`Engine::record`] for a payment that arrived from `device_ip` (the terminal's
+    /// address as the backend saw the connection: `scene_info.device_ip`).
+    pub fn record_from(
+        &self,
+        req: &PaymentRequest,
+        device_ip: Option<std::net::IpAddr>,
+    ) -> Result<(PaymentStatus, bool), MerchantError> {
         let body = serde_json::to_string(req)?;
         let st = self.store.lock();
         let c = st.conn();
@@ -146,21 +161,43 @@ impl Engine {
                     status: 409,
                     code: "IDEMPOTENCY_KEY_REUSED".into(),
                     message: "same key, other body".into(),
+                    detail: None,
+                    request_id: None,
                 });
             }
             return Ok((PaymentStatus { payment_id: id, state: state.parse()? }, false));
         }
         let id = format!("P{}", &super::sign::nonce()[..15]);
         c.execute(
-            "INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at) VALUES (?1, ?2, ?3, 'PROCESSING', ?4)",
-            params![id, req.idempotency_key, body, self.now() as i64],
+            "INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at, device_ip) VALUES (?1, ?2, ?3, 'PROCESSING', ?4, ?5)",
+            params![id, req.idempotency_key, body, self.now() as i64, device_ip.map(|i| i.to_string())],
         )?;
         Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true))
     }
 
+    /// Whether a payment with this idempotency key is recorded.
+    pub fn knows_key(&self, idempotency_key: &str) -> Result<bool, MerchantError> {
+        let st = self.store.lock();
+        let n: i64 = st.conn().query_row(
+            "SELECT COUNT(*) FROM mch_payments WHERE idempotency_key = ?1",
+            [idempotency_key],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     /// B4/B5: records the payment and deducts asynchronously; answers at once.
     pub fn submit(self: &Arc<Self>, req: &PaymentRequest) -> Result<PaymentStatus, MerchantError> {
-        let (st, _) = self.record(req)?;
+        self.submit_from(req, None)
+    }
+
+    /// [`Engine::submit`] for a payment that arrived from `device_ip`.
+    pub fn submit_from(
+        self: &Arc<Self>,
+        req: &PaymentRequest,
+        device_ip: Option<std::net::IpAddr>,
+    ) -> Result<PaymentStatus, MerchantError> {
+        let (st, _) = self.record_from(req, device_ip)?;
         if !st.state.is_final() {
             let me = self.clone();
             let id = st.payment_id.clone();
@@ -218,24 +255,36 @@ impl Engine {
             facts.created_at = c
                 .query_row("SELECT created_at FROM mch_orders WHERE out_trade_no = ?1", [o], |r| r.get::<_, i64>(0))?
                 as u64;
-            let mut s =
-                c.prepare_cached("SELECT sent_at, outcome FROM mch_attempts WHERE out_trade_no = ?1 ORDER BY id")?;
-            let rows = s.query_map([o], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<String>>(1)?)))?;
+            let mut s = c.prepare_cached(
+                "SELECT sent_at, kind = 'pay', outcome FROM mch_attempts WHERE out_trade_no = ?1 ORDER BY id",
+            )?;
+            let rows = s.query_map([o], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
             let today = beijing_day(self.now());
+            let mut last_pay = None;
+            let mut last_is_pay = false;
             for row in rows {
-                let (at, oc) = row?;
+                let (at, is_pay, oc) = row?;
                 let oc = oc.map(|c| Outcome::from_code(&c)).unwrap_or(Outcome::Unknown);
+                if let Some(prev) = &last {
+                    facts.retried |= Outcome::retried_or_unknown(prev);
+                }
                 match &oc {
                     Outcome::SystemError if beijing_day(at) == today => facts.system_errors_today += 1,
-                    Outcome::State(super::models::TradeState::Notpay | super::models::TradeState::Userpaying) => {
-                        facts.pending += 1
-                    }
+                    Outcome::State(TradeState::Notpay | TradeState::Userpaying) => facts.pending += 1,
                     _ => {}
                 }
                 facts.rate_limits = if oc == Outcome::RateLimited { facts.rate_limits + 1 } else { 0 };
+                facts.unavailable = if oc == Outcome::Unavailable { facts.unavailable + 1 } else { 0 };
                 facts.unknowns = if oc == Outcome::Unknown { facts.unknowns + 1 } else { 0 };
+                if is_pay {
+                    last_pay = Some(oc.clone());
+                }
+                last_is_pay = is_pay;
                 last = Some(oc);
             }
+            facts.after_invalid = !last_is_pay && last_pay == Some(Outcome::InvalidRequest);
         }
         Ok((state.parse()?, order_no, last, facts))
     }
@@ -262,31 +311,62 @@ impl Engine {
                 Action::Failed(r) => return self.finish(payment_id, PaymentState::Failed, Some(r.as_code())),
                 Action::Pay { new_order, at } => {
                     self.sleep_until(at).await;
+                    let req = self.payment_request(payment_id)?;
+                    // B7: refused before it is sent; a state not known is no reason.
+                    let known =
+                        super::contracts::state(self.store.lock().conn(), &req.0.organization_id, &req.0.out_user_id)?;
+                    if known.as_deref() == Some(super::contracts::STATE_TERMINATED) {
+                        let code = super::contracts::CODE_CONTRACT_TERMINATED.to_string();
+                        return self.finish(payment_id, PaymentState::Failed, Some(code));
+                    }
                     let order = match (new_order, order_no) {
                         (false, Some(o)) => o,
                         _ => self.new_order(payment_id, facts.orders)?,
                     };
                     let attempt = self.begin(payment_id, &order, "pay")?;
-                    let req = self.request(payment_id, &order)?;
-                    let oc = classify(self.client.transaction(&req).await.map(|t| t.trade_state));
-                    self.end(attempt, payment_id, &order, "pay", &oc)?;
+                    let (oc, info) = classify(self.client.transaction(&self.request(payment_id, &order, &req)).await);
+                    self.end(attempt, payment_id, &order, "pay", &oc, info)?;
                 }
                 Action::Query { at } => {
                     self.sleep_until(at).await;
+                    self.alert_if_unresolved(payment_id)?;
                     let order = order_no.expect("an unknown outcome belongs to an order");
                     let attempt = self.begin(payment_id, &order, "query")?;
                     let p = &self.params;
                     let r = self.client.query(&order, &p.sp_mchid, &p.sub_mchid, p.business_product_id).await;
-                    let oc = match r {
-                        Ok(t) => Outcome::State(t.trade_state),
-                        Err(MerchantError::Api { status: 404, .. }) => Outcome::OrderNotExist,
+                    let (oc, info) = match r {
+                        // B5.1: "no such order" only by its code, never by a bare 404.
+                        Err(MerchantError::Api { code, request_id, .. }) if code == "ORDER_NOT_EXIST" => {
+                            (Outcome::OrderNotExist, AttemptInfo { request_id, ..Default::default() })
+                        }
                         // A failed query leaves the deduction's outcome unknown.
-                        Err(_) => Outcome::Unknown,
+                        Err(MerchantError::Api { request_id, detail, .. }) => {
+                            (Outcome::Unknown, AttemptInfo { request_id, detail, paid: None })
+                        }
+                        Err(_) => (Outcome::Unknown, AttemptInfo::default()),
+                        ok => classify(ok),
                     };
-                    self.end(attempt, payment_id, &order, "query", &oc)?;
+                    self.end(attempt, payment_id, &order, "query", &oc, info)?;
                 }
             }
         }
+    }
+
+    /// B5.1: the first time a payment is still open an hour after it was recorded, one
+    /// operator alert (ids only, no personal data).
+    fn alert_if_unresolved(&self, payment_id: &str) -> Result<(), MerchantError> {
+        let cutoff = self.now().saturating_sub(super::deduction::UNRESOLVED_ALERT_S) as i64;
+        let n = self.store.lock().conn().execute(
+            "UPDATE mch_payments SET alerted = 1 WHERE payment_id = ?1 AND alerted = 0 AND state = 'PROCESSING' AND created_at <= ?2",
+            params![payment_id, cutoff],
+        )?;
+        if n == 1 {
+            tracing::warn!(
+                payment_id,
+                "payment unresolved for more than 1 h, still querying (B5.1): operator attention (facepay backend payments --unresolved)"
+            );
+        }
+        Ok(())
     }
 
     fn finish(&self, payment_id: &str, s: PaymentState, reason: Option<String>) -> Result<PaymentState, MerchantError> {
@@ -401,11 +481,24 @@ impl Engine {
         order: &str,
         kind: &'static str,
         oc: &Outcome,
+        info: AttemptInfo,
     ) -> Result<(), MerchantError> {
-        self.store
-            .lock()
-            .conn()
-            .execute("UPDATE mch_attempts SET outcome = ?2 WHERE id = ?1", params![attempt, oc.as_code()])?;
+        {
+            let mut st = self.store.lock();
+            let tx = st.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE mch_attempts SET outcome = ?2, request_id = ?3, detail = ?4 WHERE id = ?1",
+                params![attempt, oc.as_code(), info.request_id, info.detail],
+            )?;
+            if let Some(t) = &info.paid {
+                // B5.2: a K12 deduction may succeed as a debt.
+                tx.execute(
+                    "UPDATE mch_payments SET debt_state = ?2, transaction_id = ?3, repayment_transaction_id = ?4 WHERE payment_id = ?1",
+                    params![payment_id, t.debt_state, t.transaction_id, t.repayment_transaction_id],
+                )?;
+            }
+            tx.commit()?;
+        }
         if let Some(f) = self.observer.lock().as_ref() {
             f(&AttemptReport {
                 payment_id: payment_id.into(),
@@ -413,68 +506,57 @@ impl Engine {
                 kind,
                 at: self.now(),
                 outcome: oc.as_code(),
+                request_id: info.request_id,
             });
         }
         Ok(())
     }
 
-    fn request(&self, payment_id: &str, order: &str) -> Result<TransactionRequest, MerchantError> {
-        let body: String = self.store.lock().conn().query_row(
-            "SELECT request FROM mch_payments WHERE payment_id = ?1",
+    /// The payment as the terminal sent it, and the device IP it came from.
+    fn payment_request(&self, payment_id: &str) -> Result<(PaymentRequest, Option<String>), MerchantError> {
+        let (body, ip): (String, Option<String>) = self.store.lock().conn().query_row(
+            "SELECT request, device_ip FROM mch_payments WHERE payment_id = ?1",
             [payment_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let req: PaymentRequest = serde_json::from_str(&body)?;
+        Ok((serde_json::from_str(&body)?, ip))
+    }
+
+    fn request(&self, payment_id: &str, order: &str, req: &(PaymentRequest, Option<String>)) -> TransactionRequest {
+        let (req, ip) = req;
         let p = &self.params;
-        Ok(TransactionRequest {
+        TransactionRequest {
             auth_code: Secret::new(req.face_token.expose()),
             sp_appid: p.sp_appid.clone(),
             sp_mchid: p.sp_mchid.clone(),
+            sub_appid: p.sub_appid.clone(),
             sub_mchid: p.sub_mchid.clone(),
             amount: Amount { total: req.amount_fen, currency: "CNY".into(), pay_total: None, pay_currency: None },
+            scene_info: SceneInfo { device_ip: ip.clone().unwrap_or_else(|| p.device_ip.clone()) },
+            goods_tag: p.goods_tag.clone(),
+            settle_info: None,
             description: p.description.clone(),
             attach: payment_id.into(),
             out_trade_no: order.into(),
             business: Business { business_product_id: p.business_product_id, business_scene_id: p.business_scene_id },
-        })
+        }
     }
+}
 
-    /// Attempts per outcome code (demo and bench summaries).
-    pub fn outcome_counts(&self) -> Result<Vec<(String, u64)>, MerchantError> {
-        let st = self.store.lock();
-        let mut s = st
-            .conn()
-            .prepare("SELECT COALESCE(outcome, 'UNANSWERED'), COUNT(*) FROM mch_attempts GROUP BY 1 ORDER BY 1")?;
-        let v = s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(v)
-    }
-
-    /// Every payment and its state.
-    pub fn payment_states(&self) -> Result<Vec<(String, PaymentState)>, MerchantError> {
-        let st = self.store.lock();
-        let mut s = st.conn().prepare("SELECT payment_id, state FROM mch_payments")?;
-        let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(v)
-    }
-
-    /// `(deduction attempts, order queries)` so far.
-    pub fn attempt_totals(&self) -> Result<(u64, u64), MerchantError> {
-        let st = self.store.lock();
-        Ok(st.conn().query_row(
-            "SELECT COALESCE(SUM(kind = 'pay'), 0), COALESCE(SUM(kind = 'query'), 0) FROM mch_attempts",
-            [],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
-    }
-
-    /// Final payments per state and reason.
-    pub fn payment_counts(&self) -> Result<Vec<(String, u64)>, MerchantError> {
-        let st = self.store.lock();
-        let mut s = st
-            .conn()
-            .prepare("SELECT state || COALESCE(':' || reason, ''), COUNT(*) FROM mch_payments GROUP BY 1 ORDER BY 1")?;
-        let v = s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(v)
+/// Maps a deduction (or query) answer onto the B5 table, with what it brings along.
+fn classify(r: Result<Answered<Transaction>, MerchantError>) -> (Outcome, AttemptInfo) {
+    match r {
+        Ok(a) => {
+            let oc = classify_outcome(Ok(a.value.trade_state));
+            let paid = matches!(oc, Outcome::State(TradeState::Success | TradeState::Refund)).then_some(a.value);
+            (oc, AttemptInfo { request_id: a.request_id, detail: None, paid })
+        }
+        Err(MerchantError::Api { status, code, message, detail, request_id }) => {
+            let oc =
+                classify_outcome(Err(MerchantError::Api { status, code, message, detail: None, request_id: None }));
+            (oc, AttemptInfo { request_id, detail, paid: None })
+        }
+        Err(e) => (classify_outcome(Err(e)), AttemptInfo::default()),
     }
 }
 
@@ -493,9 +575,13 @@ fn erased_form(req: &PaymentRequest) -> Result<String, MerchantError> {
 }
 
 /// Maps a deduction answer onto the B5 table.
-pub fn classify(r: Result<super::models::TradeState, MerchantError>) -> Outcome {
+pub fn classify_outcome(r: Result<TradeState, MerchantError>) -> Outcome {
     match r {
+        // B5.1: a state we do not know is an unknown outcome (queried), not a failure.
+        Ok(TradeState::Unrecognized) => Outcome::Unknown,
         Ok(s) => Outcome::State(s),
+        // B5.1: 502 / 503 / 504 mean "retry later", whatever the body says.
+        Err(MerchantError::Api { status: 502..=504, .. }) => Outcome::Unavailable,
         Err(MerchantError::Api { code, .. }) => match code.as_str() {
             "SYSTEM_ERROR" => Outcome::SystemError,
             "RATELIMIT_EXCEEDED" => Outcome::RateLimited,

@@ -65,7 +65,9 @@ pub async fn serve(listener: TcpListener, app: Router, link: LinkConfig, tls: Op
             }
         };
         let _ = stream.set_nodelay(true);
-        let (app, link, tls) = (app.clone(), link.clone(), tls.clone());
+        // The peer address, as `axum::serve` with connect info gives it (B5 device_ip).
+        let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let (link, tls) = (link.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let started = Instant::now();

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod config;
+pub mod contracts;
 pub mod deduction;
 pub mod devices;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod link_checks;
 pub mod link_config;
 pub mod listener;
 pub mod models;
+pub mod notify;
 pub mod server;
 pub mod sign;
 pub mod users;
@@ -35,9 +37,11 @@ pub enum MerchantError {
     /// `Wechatpay-Serial` names no key we know (certificates mode refreshes on this).
     #[error("unknown platform key serial {0}")]
     UnknownSerial(String),
-    /// WeChat Pay answered an error body `{code, message}` with this status.
-    #[error("WeChat Pay answered HTTP {status} {code}")]
-    Api { status: u16, code: String, message: String },
+    /// WeChat Pay answered an error body `{code, message, detail}` with this status.
+    /// `detail` is `field / issue / location` (never the echoed `value`, which may be a
+    /// submitted personal field); `request_id` is the answer's `Request-ID`.
+    #[error("WeChat Pay answered HTTP {status} {code}{}", request_id.as_ref().map(|r| format!(" (Request-ID {r})")).unwrap_or_default())]
+    Api { status: u16, code: String, message: String, detail: Option<String>, request_id: Option<String> },
     /// The outcome is unknown: timeout, dropped connection, unreadable answer.
     #[error("outcome unknown: {0}")]
     Unknown(String),

@@ -1,6 +1,8 @@
-//! Request and response bodies of the offline-face endpoints of API v3 (SPEC B1–B5,
-//! field names as in API-NOTES §2). Sensitive fields (name, phone, id number) are
-//! [`Secret`] and are OAEP-encrypted by the client before they are sent.
+//! Request and response bodies of the offline-face endpoints of API v3 (SPEC B1–B5, B7,
+//! field names as in API-NOTES §2). Sensitive fields (name, phone, id number, bank card)
+//! are [`Secret`] and are OAEP-encrypted by the client before they are sent. Answers are
+//! read tolerantly (B5.1/B5.2): an unknown trade state is [`TradeState::Unrecognized`]
+//! (an unknown outcome, queried), not a parse error that would lose the payment.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,17 +75,41 @@ pub struct AuthInfoAnswer {
 pub struct PresignRequest {
     pub business_name: String,
     pub facepay_user: FacepayUser,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit_bank_card: Option<serde_json::Value>,
-    pub contract_mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bank_card: Option<LimitBankCard>,
+    /// `LIMIT_BANK_CARD` / `PRIORITY_BANK_CARD` / `LIMIT_NONE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_mode: Option<String>,
+}
+
+/// The id document of a presign, nested as the API has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identification {
+    /// `IDCARD`.
+    pub identification_type: String,
+    pub identification_number: Secret,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FacepayUser {
     pub out_user_id: String,
+    pub organization_id: String,
     pub identification_name: Secret,
-    pub identification_number: Secret,
+    pub identification: Identification,
     pub phone: Secret,
+}
+
+/// A chosen bank card of a presign (every personal field encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitBankCard {
+    pub bank_card_number: Secret,
+    pub identification_name: Secret,
+    pub identification: Identification,
+    pub phone: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_thru: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +133,32 @@ pub struct Business {
     pub business_scene_id: u32,
 }
 
+/// `scene_info` of a deduction: the terminal's IP is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SceneInfo {
+    pub device_ip: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleInfo {
+    pub profit_sharing: bool,
+}
+
 /// B5 `POST /v3/offlineface/transactions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionRequest {
     pub auth_code: Secret,
     pub sp_appid: String,
     pub sp_mchid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_appid: Option<String>,
     pub sub_mchid: String,
     pub amount: Amount,
+    pub scene_info: SceneInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goods_tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_info: Option<SettleInfo>,
     pub description: String,
     /// Our payment id: lets the ledger tie every order to one payment.
     pub attach: String,
@@ -133,6 +177,10 @@ pub enum TradeState {
     Revoked,
     Userpaying,
     Payerror,
+    /// A state this client does not know (B5.1: tolerate it): the outcome is unknown and
+    /// the order is queried again, never taken as final.
+    #[serde(other)]
+    Unrecognized,
 }
 
 /// B5 answer (also the order query's).
@@ -152,13 +200,49 @@ pub struct Transaction {
     pub error_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<String>,
+    /// `{sp_openid, sub_openid}`: an identifier of the payer; never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<serde_json::Value>,
+    /// B5.2 `NOT_DEBT` / `DEBT` / `REPAYMENT` (kept as sent: an unknown value is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debt_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repayment_transaction_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_detail: Option<Vec<serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trade_type: Option<String>,
 }
 
-/// Error body of every endpoint.
+/// Error body of every endpoint: `{code, message, detail{field, value, issue, location}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     pub code: String,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// May echo a submitted field (personal data): never kept, see [`ErrorDetail::redacted`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl ErrorDetail {
+    /// `field / issue / location` as JSON, without the echoed `value`.
+    pub fn redacted(&self) -> String {
+        serde_json::to_string(&ErrorDetail { value: None, ..self.clone() }).expect("serialize")
+    }
 }
 
 /// `GET /v3/certificates` answer.

@@ -24,6 +24,8 @@ pub const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
 pub const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
 /// Largest allowed distance between a response timestamp and now.
 pub const MAX_SKEW_S: u64 = 300;
+/// The prefix of a platform public-key id (public-key mode).
+pub const PUBLIC_KEY_ID_PREFIX: &str = "PUB_KEY_ID_";
 
 /// Decodes every PEM block of `text` into `(label, der)`.
 pub fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, MerchantError> {
@@ -180,11 +182,27 @@ pub fn verify_rsa_sha256(public_key_der: &[u8], message: &[u8], signature_b64: &
     UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, public_key_der).verify(message, &sig).is_ok()
 }
 
-/// The platform keys we trust, by `Wechatpay-Serial`: a public-key id `PUB_KEY_ID_…`
-/// (public-key mode) or a certificate serial in hex (certificates mode).
+/// The validity of a platform certificate (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertValidity {
+    pub effective: u64,
+    pub expires: u64,
+}
+
+#[derive(Debug, Clone)]
+struct KeyEntry {
+    spki_der: Vec<u8>,
+    /// `None`: the platform public key (`PUB_KEY_ID_…`); `Some`: a platform certificate.
+    cert: Option<CertValidity>,
+}
+
+/// The platform keys we trust, by `Wechatpay-Serial`: the public key under its id
+/// `PUB_KEY_ID_…` and platform-certificate serials in hex — both at once (SPEC B0: a
+/// merchant moving from certificates to the public key holds both, and WeChat Pay signs
+/// with whichever the request names).
 #[derive(Default)]
 pub struct PlatformKeys {
-    keys: RwLock<HashMap<String, Vec<u8>>>,
+    keys: RwLock<HashMap<String, KeyEntry>>,
 }
 
 impl PlatformKeys {
@@ -192,9 +210,27 @@ impl PlatformKeys {
         Self::default()
     }
 
-    /// Adds or replaces a key (SPKI DER) under its serial / id.
+    /// Adds or replaces a key (SPKI DER) under its serial / id. An id `PUB_KEY_ID_…` is the
+    /// platform public key; any other serial is taken as a certificate valid for ever
+    /// (use [`PlatformKeys::insert_certificate`] when its validity is known).
     pub fn insert(&self, serial: &str, spki_der: Vec<u8>) {
-        self.keys.write().insert(serial.to_string(), spki_der);
+        let cert =
+            (!serial.starts_with(PUBLIC_KEY_ID_PREFIX)).then_some(CertValidity { effective: 0, expires: u64::MAX });
+        self.keys.write().insert(serial.to_string(), KeyEntry { spki_der, cert });
+    }
+
+    /// Adds or replaces a platform certificate's key with its validity.
+    pub fn insert_certificate(&self, serial: &str, spki_der: Vec<u8>, validity: CertValidity) {
+        self.keys.write().insert(serial.to_string(), KeyEntry { spki_der, cert: Some(validity) });
+    }
+
+    /// Drops every certificate expired at `now_unix` (the public key never expires here);
+    /// returns how many were dropped.
+    pub fn drop_expired(&self, now_unix: u64) -> usize {
+        let mut k = self.keys.write();
+        let before = k.len();
+        k.retain(|_, e| e.cert.is_none_or(|c| c.expires > now_unix));
+        before - k.len()
     }
 
     /// Adds a key from a `PUBLIC KEY` PEM (public-key mode).
@@ -202,6 +238,9 @@ impl PlatformKeys {
         let (label, der) = pem_blocks(pem)?.into_iter().next().expect("at least one block");
         if label != "PUBLIC KEY" {
             return Err(MerchantError::Key(format!("platform key PEM label {label:?} is not PUBLIC KEY")));
+        }
+        if PublicEncryptingKey::from_der(&der).is_err() {
+            return Err(MerchantError::Key("platform key PEM is not an RSA public key".into()));
         }
         self.insert(serial, der);
         Ok(())
@@ -213,12 +252,34 @@ impl PlatformKeys {
     }
 
     pub fn get(&self, serial: &str) -> Option<Vec<u8>> {
-        self.keys.read().get(serial).cloned()
+        self.keys.read().get(serial).map(|e| e.spki_der.clone())
     }
 
-    /// Any one (serial, key) pair: the key sensitive fields are encrypted with.
+    /// Whether any platform certificate is held.
+    pub fn has_certificates(&self) -> bool {
+        self.keys.read().values().any(|e| e.cert.is_some())
+    }
+
+    /// The key every request names in `Wechatpay-Serial` and sensitive fields are
+    /// encrypted with (SPEC B0): the platform public key when one is held (the target of a
+    /// migration), else the certificate with the newest effective time that is in effect
+    /// at `now_unix` (a newer one not yet in effect is not used). `None` before any key is
+    /// known (the first certificate download names none).
+    pub fn current(&self, now_unix: u64) -> Option<(String, Vec<u8>)> {
+        let k = self.keys.read();
+        if let Some((id, e)) = k.iter().filter(|(_, e)| e.cert.is_none()).min_by(|a, b| a.0.cmp(b.0)) {
+            return Some((id.clone(), e.spki_der.clone()));
+        }
+        k.iter()
+            .filter_map(|(s, e)| e.cert.map(|c| (s, e, c)))
+            .filter(|(_, _, c)| c.effective <= now_unix && now_unix < c.expires)
+            .max_by(|a, b| a.2.effective.cmp(&b.2.effective).then_with(|| a.0.cmp(b.0)))
+            .map(|(s, e, _)| (s.clone(), e.spki_der.clone()))
+    }
+
+    /// The key to encrypt sensitive fields with now: see [`PlatformKeys::current`].
     pub fn newest(&self) -> Option<(String, Vec<u8>)> {
-        self.keys.read().iter().max_by(|a, b| a.0.cmp(b.0)).map(|(k, v)| (k.clone(), v.clone()))
+        self.current(unix_now())
     }
 
     /// Verifies one response. `2xx` answers must be signed; any present signature must be
@@ -286,6 +347,44 @@ pub fn aes_gcm_encrypt(apiv3_key: &[u8], nonce: &str, aad: &str, plain: &[u8]) -
     key.seal_in_place_append_tag(nonce, Aad::from(aad.as_bytes()), &mut buf)
         .map_err(|_| MerchantError::Key("seal".into()))?;
     Ok(B64.encode(buf))
+}
+
+/// Reads an RFC 3339 time as WeChat Pay writes it (`2025-01-01T00:00:00+08:00`, or `Z`)
+/// into Unix seconds; `None` when it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let v = o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's algorithm.
+    let (y2, m2) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se - offset).ok()
 }
 
 /// A random nonce of 32 hex characters.

@@ -37,10 +37,39 @@ pub struct Envelope<T> {
     pub response: T,
 }
 
+/// A personal value (id number, name) sent to FaceID: serialised as the plain string on
+/// the wire, never shown by `Debug` (so never in a log line or an error message).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Personal(String);
+
+impl Personal {
+    pub fn new(v: impl Into<String>) -> Self {
+        Personal(v.into())
+    }
+    /// The raw value: only for the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Personal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Personal(***{})", self.0.chars().count())
+    }
+}
+
+/// `DetectAuth`. `IdCard` / `Name` are required by RuleIds that compare against a given
+/// identity; `Extra` is the merchant's own pass-through value (its business order id),
+/// returned as `Text.Extra` by `GetDetectInfoEnhanced` (API-NOTES §3 "Corrections").
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DetectAuthRequest {
     #[serde(rename = "RuleId")]
     pub rule_id: String,
+    #[serde(rename = "IdCard", skip_serializing_if = "Option::is_none", default)]
+    pub id_card: Option<Personal>,
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<Personal>,
     #[serde(rename = "RedirectUrl", skip_serializing_if = "Option::is_none", default)]
     pub redirect_url: Option<String>,
     #[serde(rename = "Extra", skip_serializing_if = "Option::is_none", default)]
@@ -78,6 +107,7 @@ pub struct GetDetectInfoEnhancedResponse {
 
 /// `DetectInfoText`: all nullable. Personal fields (`IdCard`, `Name`) are deliberately not
 /// modelled: reconciliation never needs them, so they are never parsed, stored or logged.
+/// `Extra` is the merchant's own value given to `DetectAuth` (its join key).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DetectInfoText {
     /// 0 = passed (R3). Not a billing field (R4).
@@ -91,6 +121,8 @@ pub struct DetectInfoText {
     pub comparestatus: Option<i64>,
     #[serde(rename = "Sim", default)]
     pub sim: Option<String>,
+    #[serde(rename = "Extra", default)]
+    pub extra: Option<String>,
     #[serde(rename = "LivenessDetail", default)]
     pub liveness_detail: Option<Vec<DetectDetail>>,
 }
@@ -224,6 +256,28 @@ mod tests {
         assert_eq!(d.errcode, Some(0));
         assert_eq!(d.is_need_charge, Some(true));
         assert_eq!(parse_req_time(d.req_time.as_deref()), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn detect_auth_sends_identity_and_extra_but_never_prints_them() {
+        let r = DetectAuthRequest {
+            rule_id: "1".into(),
+            id_card: Some(Personal::new("110101199001011234")),
+            name: Some(Personal::new("张三")),
+            extra: Some("order-42".into()),
+            ..DetectAuthRequest::default()
+        };
+        let j = serde_json::to_string(&r).expect("json");
+        assert!(j.contains(r#""IdCard":"110101199001011234""#) && j.contains(r#""Name":"张三""#), "{j}");
+        assert!(j.contains(r#""Extra":"order-42""#));
+        let d = format!("{r:?}");
+        assert!(!d.contains("1990") && !d.contains("张"), "{d}");
+        let bare =
+            serde_json::to_string(&DetectAuthRequest { rule_id: "1".into(), ..Default::default() }).expect("json");
+        assert_eq!(bare, r#"{"RuleId":"1"}"#);
+        let t: DetectInfoText =
+            serde_json::from_str(r#"{"ErrCode":0,"Extra":"order-42","Name":"张三"}"#).expect("text");
+        assert_eq!(t.extra.as_deref(), Some("order-42"));
     }
 
     #[test]

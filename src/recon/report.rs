@@ -2,7 +2,10 @@
 //! details), every R6 three-way mismatch, the cross-method reconciliation against the
 //! ledger (R1–R4 vs R5–R8) and the late-data changes of the latest re-pull, rendered as a
 //! table, CSV, JSON or a self-contained HTML page (inline SVG chart, no external assets).
-//! A day that is not completely pulled is refused, never reported as complete.
+//! A day that is not completely pulled is refused, never reported as complete. R9: a
+//! report is of one account and rule filter; it names the charged-code list it used and the
+//! FaceID product that list belongs to, and lists the ledger's tokens with the merchant's
+//! `Extra` so each can be joined to its business order.
 
 use std::fmt::Write as _;
 
@@ -11,9 +14,11 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::bill::pull_state;
-use super::calendar::format_date;
-use super::check::{check_day, cross_day, ChargedCodes, CrossReport, DayTotals, R6Mismatch};
+use super::calendar::{day_start_ms, format_date, DAY_MS};
+use super::check::{check_day, cross_day, ledger_day, ChargedCodes, CrossReport, DayTotals, LedgerOrder, R6Mismatch};
 use super::error::{ReconError, ReconResult};
+use super::ledger::uncertain_count;
+use super::scope::Scope;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,50 +32,65 @@ pub struct Change {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DayReport {
+    pub account: String,
     pub date: String,
     pub rule_id: Option<String>,
     pub complete: bool,
     pub generation: i64,
     pub pages: i64,
     pub charged_codes: Vec<String>,
+    /// The FaceID product the charged-code list belongs to (`plus`, `intention`, `eid`, `custom`).
+    pub charged_codes_product: super::check::Product,
+    pub charged_codes_note: String,
     pub totals: DayTotals,
+    /// The first of the R6 mismatching tokens ([`super::check::MAX_LISTED`]); the count is exact.
     pub r6_mismatches: Vec<R6Mismatch>,
+    pub r6_mismatch_count: u64,
     pub cross: CrossReport,
     pub ledger_not_final: Vec<String>,
+    /// The ledger's tokens of the day with the merchant's `Extra` (its business order).
+    pub ledger_orders: Vec<LedgerOrder>,
+    /// `DetectAuth` calls of the day whose outcome is unknown (R1): a bill-only token may be one.
+    pub uncertain_issues: u64,
     pub late_changes: Vec<Change>,
 }
 
 impl DayReport {
     pub fn mismatch_count(&self) -> usize {
-        self.r6_mismatches.len() + self.cross.mismatches()
+        self.r6_mismatch_count as usize + self.cross.mismatches()
     }
 }
 
-/// Builds the report of `date`; refuses a day whose pull is missing or incomplete.
-pub fn build(store: &Store, date: NaiveDate, rule: Option<&str>, codes: &ChargedCodes) -> ReconResult<DayReport> {
+/// Builds the report of `date` for `scope`; refuses a day whose pull is missing or incomplete.
+pub fn build(store: &Store, scope: &Scope, date: NaiveDate, codes: &ChargedCodes) -> ReconResult<DayReport> {
     let ds = format_date(date);
-    let st = pull_state(store, &ds, rule)?.ok_or_else(|| {
+    let rule = scope.rule.as_deref();
+    let st = pull_state(store, scope, &ds)?.ok_or_else(|| {
         ReconError::Refused(format!(
-            "no bill pulled for {ds}{}: run `facepay recon pull --date {ds}` first",
-            rule_note(rule)
+            "no bill pulled for {ds} ({}): run `facepay recon pull --date {ds}` first",
+            scope.label()
         ))
     })?;
     if !st.complete {
         return Err(ReconError::Refused(format!(
-            "the bill of {ds}{} is incomplete ({} pages so far); run `facepay recon pull --date {ds}` to finish it",
-            rule_note(rule),
+            "the bill of {ds} ({}) is incomplete ({} pages so far); run `facepay recon pull --date {ds}` to finish it",
+            scope.label(),
             st.pages
         )));
     }
-    let day = check_day(store, date, codes)?;
-    let (cross, ledger_not_final) = cross_day(store, date, &day)?;
+    let day = check_day(store, &st, date, codes)?;
+    let (ledger, ledger_orders) = ledger_day(store, scope, date)?;
+    let cross = cross_day(store, &st, &ledger, day.totals.tokens)?;
+    let ledger_not_final = ledger_orders.iter().filter(|o| !o.is_final).map(|o| o.biz_token.clone()).collect();
+    let start = day_start_ms(date);
+    let uncertain_issues = uncertain_count(store, &scope.account, rule, start, start + DAY_MS)?;
     let mut late_changes = Vec::new();
     if st.generation > 1 {
         let mut q = store.conn().prepare(
-            "SELECT biz_token, seq_key, kind, before, after FROM recon_bill_changes
-             WHERE bill_date = ?1 AND generation = ?2 ORDER BY biz_token, seq_key",
+            "SELECT biz_token, seq_key, kind, before, after FROM recon_day_changes
+             WHERE scope_id = ?1 AND bill_date = ?2 AND generation = ?3 ORDER BY biz_token, seq_key LIMIT ?4",
         )?;
-        let rows = q.query_map(params![ds, st.generation], |r| {
+        let rows = q.query_map(params![st.scope_id, ds, st.generation, super::check::MAX_LISTED as i64], |r| {
             Ok(Change {
                 biz_token: r.get(0)?,
                 seq_key: r.get(1)?,
@@ -82,22 +102,24 @@ pub fn build(store: &Store, date: NaiveDate, rule: Option<&str>, codes: &Charged
         late_changes = rows.collect::<rusqlite::Result<_>>()?;
     }
     Ok(DayReport {
+        account: scope.account.to_string(),
         date: ds,
         rule_id: rule.map(str::to_string),
         complete: st.complete,
         generation: st.generation,
         pages: st.pages,
         charged_codes: codes.list(),
+        charged_codes_product: codes.product(),
+        charged_codes_note: codes.describe(),
         totals: day.totals,
         r6_mismatches: day.r6_mismatches,
+        r6_mismatch_count: day.r6_mismatch_count,
         cross,
         ledger_not_final,
+        ledger_orders,
+        uncertain_issues,
         late_changes,
     })
-}
-
-fn rule_note(rule: Option<&str>) -> String {
-    rule.map(|r| format!(" (rule {r})")).unwrap_or_default()
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -108,8 +130,10 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 fn total_lines(r: &DayReport) -> Vec<(&'static str, String)> {
     let t = &r.totals;
     vec![
+        ("account (R9)", r.account.clone()),
         ("date (Beijing)", r.date.clone()),
         ("rule", r.rule_id.clone().unwrap_or_else(|| "all".into())),
+        ("charged ErrorCodes (R6)", r.charged_codes_note.clone()),
         ("pull generation", r.generation.to_string()),
         ("pages", r.pages.to_string()),
         ("tokens", t.tokens.to_string()),
@@ -119,9 +143,10 @@ fn total_lines(r: &DayReport) -> Vec<(&'static str, String)> {
         ("details with a charged ErrorCode", t.code_charged.to_string()),
         ("null details, free (R8)", t.null_details.to_string()),
         ("details whose ReqTime is another day (R7)", t.other_day_details.to_string()),
-        ("R6 mismatching tokens", r.r6_mismatches.len().to_string()),
+        ("R6 mismatching tokens", r.r6_mismatch_count.to_string()),
         ("cross-check mismatches", r.cross.mismatches().to_string()),
         ("late-data changes", r.late_changes.len().to_string()),
+        ("DetectAuth calls with an unknown outcome (R1)", r.uncertain_issues.to_string()),
     ]
 }
 
@@ -140,8 +165,16 @@ fn mismatch_rows(r: &DayReport) -> Vec<(&'static str, String, String, String)> {
         v.push(("r6_three_way", m.biz_token.clone(), String::new(), d));
     }
     let x = &r.cross;
+    let order = |t: &str| {
+        r.ledger_orders
+            .iter()
+            .find(|o| o.biz_token == t)
+            .and_then(|o| o.extra.as_deref())
+            .map(|e| format!(" (Extra {e})"))
+            .unwrap_or_default()
+    };
     for t in &x.ledger_only_tokens {
-        v.push(("token_ledger_only", t.clone(), String::new(), "not on the bill".into()));
+        v.push(("token_ledger_only", t.clone(), String::new(), format!("not on the bill{}", order(t))));
     }
     for t in &x.bill_only_tokens {
         v.push(("token_bill_only", t.clone(), String::new(), "not in the ledger (R1)".into()));
@@ -165,7 +198,38 @@ fn mismatch_rows(r: &DayReport) -> Vec<(&'static str, String, String, String)> {
             "charge_count",
             m.biz_token.clone(),
             String::new(),
-            format!("ledger={} bill={}", m.ledger, opt(m.bill)),
+            format!("ledger={} bill={}{}", m.ledger, opt(m.bill), order(&m.biz_token)),
+        ));
+    }
+    v
+}
+
+/// One line per problem of the day, for `recon daily` (cron mail, an alert): the listed
+/// mismatches, then what the lists left out.
+pub fn problem_lines(r: &DayReport) -> Vec<String> {
+    let rule = r.rule_id.as_deref().unwrap_or("all");
+    let mut v: Vec<String> = mismatch_rows(r)
+        .into_iter()
+        .map(|(k, t, q, d)| {
+            let seq = if q.is_empty() { String::new() } else { format!(" seq={q}") };
+            format!("{} {} rule={rule}: {k} token={t}{seq} {d}", r.account, r.date).trim_end().to_string()
+        })
+        .collect();
+    let unlisted = r.r6_mismatch_count.saturating_sub(r.r6_mismatches.len() as u64)
+        + r.cross.bill_only_token_count.saturating_sub(r.cross.bill_only_tokens.len() as u64);
+    if unlisted > 0 {
+        v.push(format!(
+            "{} {} rule={rule}: {unlisted} more mismatches not listed (see the JSON report)",
+            r.account, r.date
+        ));
+    }
+    for t in &r.ledger_not_final {
+        v.push(format!("{} {} rule={rule}: ledger_not_final token={t} (R3: sweep again)", r.account, r.date));
+    }
+    if r.uncertain_issues > 0 {
+        v.push(format!(
+            "{} {} rule={rule}: {} DetectAuth calls with an unknown outcome (R1): check the FaceID console",
+            r.account, r.date, r.uncertain_issues
         ));
     }
     v
@@ -231,6 +295,13 @@ pub fn to_table(r: &DayReport) -> String {
             let _ = writeln!(s, "{k:<20} {t:<40} {q:<40} {d}");
         }
     }
+    if !r.ledger_orders.is_empty() {
+        let _ = writeln!(s, "\nledger tokens of the day and their orders (Extra):");
+        for o in &r.ledger_orders {
+            let extra = o.extra.as_deref().unwrap_or("-");
+            let _ = writeln!(s, "  {:<40} rule {:<8} order {extra:<32} charges {}", o.biz_token, o.rule_id, o.charges);
+        }
+    }
     let changes = change_rows(r);
     if !changes.is_empty() {
         let _ = writeln!(s, "\nlate data (re-pull generation {}):", r.generation);
@@ -263,6 +334,10 @@ pub fn to_csv(r: &DayReport) -> String {
     }
     for (k, t, q, d) in change_rows(r) {
         let _ = writeln!(s, "late_{k},{},{},{}", csv_field(&t), csv_field(&q), csv_field(&d));
+    }
+    for o in &r.ledger_orders {
+        let d = format!("rule={} charges={} extra={}", o.rule_id, o.charges, o.extra.as_deref().unwrap_or(""));
+        let _ = writeln!(s, "ledger_order,{},,{}", csv_field(&o.biz_token), csv_field(&d));
     }
     s
 }
@@ -365,6 +440,25 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
         }
         s.push_str("</table>");
     }
+    if !r.ledger_orders.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Ledger tokens and orders ({})</h2><table><tr><th>BizToken</th><th>RuleId</th><th>Extra (order)</th><th>charges</th><th>final</th></tr>",
+            r.ledger_orders.len()
+        );
+        for o in &r.ledger_orders {
+            let _ = write!(
+                s,
+                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+                esc(&o.biz_token),
+                esc(&o.rule_id),
+                esc(o.extra.as_deref().unwrap_or("")),
+                o.charges,
+                if o.is_final { "yes" } else { "no" }
+            );
+        }
+        s.push_str("</table>");
+    }
     if !r.ledger_not_final.is_empty() {
         let _ = write!(s, "<h2>Ledger tokens not final yet ({})</h2><ul>", r.ledger_not_final.len());
         for t in &r.ledger_not_final {
@@ -372,7 +466,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}.ok{{color:#1a7f37}}.b
         }
         s.push_str("</ul>");
     }
-    let _ = writeln!(s, "<p>Charged codes: {}</p></body></html>", esc(&r.charged_codes.join(", ")));
+    let _ = writeln!(s, "<p>Charged codes: {}</p></body></html>", esc(&r.charged_codes_note));
     s
 }
 

@@ -1,13 +1,16 @@
 //! The mock Tencent Cloud FaceID server (API 3.0, `POST /`, 127.0.0.1 only) that the
 //! reconciliation tests, the bench and third-party SDKs talk to. It follows API-NOTES §3:
-//! TC3-HMAC-SHA256 signatures are verified (bad → `AuthFailure.SignatureFailure`, more than
-//! 5 min off → `AuthFailure.SignatureExpire`), business errors are HTTP 200 with
-//! `Response.Error`. `DetectAuth` issues BizTokens (R1) whose comparisons appear over time,
-//! some after the 2 h mark (R2/R3); `GetDetectInfoEnhanced` serves them (R4);
-//! `GetWeChatBillDetails` serves a generated day ([`gen`]) plus the issued tokens, with
-//! opaque cursors, R5's 06:00 rule, rate limits and injectable faults. Time runs on a
-//! virtual clock (real time plus an offset that tests move).
+//! TC3-HMAC-SHA256 signatures and temporary credentials are verified ([`auth`]), business
+//! errors are HTTP 200 with `Response.Error` (injected faults may come as a 5xx with a body,
+//! as a gateway answers). `DetectAuth` issues BizTokens (R1) whose comparisons appear over
+//! time, some after the 2 h mark (R2/R3), and keeps `Extra`; `GetDetectInfoEnhanced` serves
+//! them (R4); `GetWeChatBillDetails` serves a generated day ([`gen`]) plus the issued tokens,
+//! per account (R9), with opaque cursors, R5's 06:00 rule, the documented `InvalidParameter`
+//! for a bad date, an early day or a bad cursor, rate limits and injectable faults. Time runs
+//! on a virtual clock (real time plus an offset that tests move); tests may hold bill pages
+//! at an offset to stop a client at a known page boundary.
 
+pub mod auth;
 pub mod gen;
 
 use std::collections::BTreeMap;
@@ -31,7 +34,8 @@ use crate::recon::models::{
     GetDetectInfoEnhancedRequest, GetDetectInfoEnhancedResponse, GetWeChatBillDetailsRequest,
     GetWeChatBillDetailsResponse, WeChatBillDetail,
 };
-use crate::recon::tc3;
+use auth::{Caller, Keyring, Reject};
+pub use auth::{MockAccount, TempCredential};
 use gen::{h, token_id, BillGen, CursorCodec};
 
 /// Credentials the mock accepts when none are configured (documented for manual runs).
@@ -51,8 +55,19 @@ pub struct MockConfig {
     pub bill_rate_limit: u32,
     /// `DetectAuth` / `GetDetectInfoEnhanced` requests per second each (API: 100); 0 = unlimited.
     pub api_rate_limit: u32,
-    /// Every Nth request answers `InternalError` (0 = never).
+    /// Every Nth request answers `fail_code` (0 = never).
     pub fail_every: u64,
+    /// The code of injected faults (default `InternalError`).
+    pub fail_code: String,
+    /// The HTTP status of injected faults: 200 (a business error) or a 5xx with the error body.
+    pub fail_status: u16,
+    /// Accounts besides the primary one (`secret_id` / `secret_key`), each with its own bills.
+    pub accounts: Vec<MockAccount>,
+    /// Temporary credentials: `(account index, credential)`; 0 = the primary account.
+    pub temp_credentials: Vec<(usize, TempCredential)>,
+    /// RuleIds whose `DetectAuth` compares against a given identity: `IdCard` and `Name`
+    /// are required.
+    pub identity_rules: Vec<String>,
     /// Every Nth bill request answers a truncated body (0 = never).
     pub malformed_every: u64,
     /// From the second page on, `NextCursor` repeats the request's cursor.
@@ -74,6 +89,11 @@ impl Default for MockConfig {
             bill_rate_limit: 20,
             api_rate_limit: 100,
             fail_every: 0,
+            fail_code: "InternalError".into(),
+            fail_status: 200,
+            accounts: Vec::new(),
+            temp_credentials: Vec::new(),
+            identity_rules: Vec::new(),
             malformed_every: 0,
             cursor_loop: false,
             anomalies: false,
@@ -106,7 +126,9 @@ fn scenario(n: u64) -> Vec<Attempt> {
 
 #[derive(Debug, Clone)]
 struct Issued {
+    account: usize,
     id_hash: u64,
+    extra: Option<String>,
     rule_id: String,
     issued_ms: i64,
     attempts: Vec<Attempt>,
@@ -114,7 +136,10 @@ struct Issued {
 
 pub struct MockState {
     cfg: MockConfig,
-    gen: BillGen,
+    /// One generator per account (primary first): accounts never share a bill (R9).
+    gens: Vec<BillGen>,
+    /// Bill pages starting at this detail offset or later wait until it moves (u64::MAX = none).
+    hold: tokio::sync::watch::Sender<u64>,
     clock_offset_ms: AtomicI64,
     revision: AtomicU32,
     requests: AtomicU64,
@@ -125,16 +150,18 @@ pub struct MockState {
 
 impl MockState {
     pub fn new(cfg: MockConfig) -> Self {
-        let gen = BillGen {
-            seed: cfg.seed,
+        let gen = |seed: u64| BillGen {
+            seed,
             rules: cfg.rules.clone(),
             details_per_day: cfg.details_per_day,
             anomalies: cfg.anomalies,
         };
+        let gens = std::iter::once(cfg.seed).chain(cfg.accounts.iter().map(|a| a.seed)).map(gen).collect();
         MockState {
             revision: AtomicU32::new(cfg.revision),
             cfg,
-            gen,
+            gens,
+            hold: tokio::sync::watch::Sender::new(u64::MAX),
             clock_offset_ms: AtomicI64::new(0),
             requests: AtomicU64::new(0),
             bill_requests: AtomicU64::new(0),
@@ -164,6 +191,25 @@ impl MockState {
     pub fn bill_requests(&self) -> u64 {
         self.bill_requests.load(Ordering::SeqCst)
     }
+    /// Holds every bill page that starts at detail `offset` or later until the hold moves
+    /// past it (`None` releases all): a client is stopped at a known page boundary.
+    pub fn hold_bill_at(&self, offset: Option<u64>) {
+        self.hold.send_replace(offset.unwrap_or(u64::MAX));
+    }
+    /// The detail offset a cursor of the primary account's bill of `date` (and rule filter)
+    /// stands for; `None` for a cursor this mock never issued.
+    pub fn cursor_offset(&self, date: chrono::NaiveDate, rule: Option<&str>, cursor: u64) -> Option<u64> {
+        if cursor == 0 {
+            return Some(0);
+        }
+        CursorCodec::new(self.cfg.seed, date, rule.unwrap_or("")).decode(cursor, u64::MAX - 1)
+    }
+    fn keyring(&self) -> Keyring<'_> {
+        let permanent = std::iter::once((self.cfg.secret_id.as_str(), self.cfg.secret_key.as_str()))
+            .chain(self.cfg.accounts.iter().map(|a| (a.secret_id.as_str(), a.secret_key.as_str())))
+            .collect();
+        Keyring { permanent, temporary: self.cfg.temp_credentials.iter().map(|(a, c)| (*a, c)).collect() }
+    }
 }
 
 fn api_error(code: &str, message: &str, request_id: &str) -> Response {
@@ -179,47 +225,6 @@ fn ok<T: Serialize>(v: T) -> Response {
     json_response(serde_json::to_string(&Envelope { response: v }).expect("mock answers serialise"))
 }
 
-type Reject = (&'static str, String);
-
-/// TC3 verification of one request (API-NOTES §3).
-fn verify(st: &MockState, headers: &HeaderMap, body: &[u8]) -> Result<(), Reject> {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let auth = header("authorization")
-        .and_then(tc3::parse_authorization)
-        .ok_or(("AuthFailure.SignatureFailure", "the Authorization header is missing or malformed".to_string()))?;
-    if auth.secret_id != st.cfg.secret_id {
-        return Err(("AuthFailure.SecretIdNotFound", "the SecretId is not found".into()));
-    }
-    let ts: i64 = header("x-tc-timestamp")
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or(("AuthFailure.SignatureFailure", "X-TC-Timestamp is missing or invalid".to_string()))?;
-    let real_now = crate::clock::unix_ms(std::time::SystemTime::now()) / 1000;
-    if (real_now - ts).abs() > 300 {
-        return Err(("AuthFailure.SignatureExpire", "the request timestamp is more than 5 minutes off".into()));
-    }
-    if auth.date != tc3::utc_date(ts) || auth.service != "faceid" {
-        return Err((
-            "AuthFailure.SignatureFailure",
-            "the credential scope does not match the timestamp or service".into(),
-        ));
-    }
-    if !auth.signed_headers.iter().any(|h| h == "host") || !auth.signed_headers.iter().any(|h| h == "content-type") {
-        return Err(("AuthFailure.SignatureFailure", "content-type and host must be signed".into()));
-    }
-    let mut pairs = Vec::new();
-    for name in &auth.signed_headers {
-        let v = header(name).ok_or(("AuthFailure.SignatureFailure", format!("signed header {name} is missing")))?;
-        pairs.push((name.as_str(), v));
-    }
-    let canonical = tc3::canonical_request(&pairs, body);
-    let sts = tc3::string_to_sign(ts, "faceid", &canonical);
-    let expect = tc3::signature(&st.cfg.secret_key, &auth.date, "faceid", &sts);
-    if !tc3::same_signature(&expect, &auth.signature) {
-        return Err(("AuthFailure.SignatureFailure", "the signature does not match".into()));
-    }
-    Ok(())
-}
-
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reject> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_data() && e.to_string().contains("missing field") {
@@ -233,14 +238,17 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reject> {
 async fn handle(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
     let n = st.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let rid = token_id(h(&[st.cfg.seed, 0x4E0, n]));
-    if let Err((code, msg)) = verify(&st, &headers, &body) {
-        return api_error(code, &msg, &rid);
-    }
+    let caller = match auth::verify(&st.keyring(), &headers, &body, st.now_ms()) {
+        Ok(c) => c,
+        Err((code, msg)) => return api_error(code, &msg, &rid),
+    };
     if headers.get("x-tc-version").and_then(|v| v.to_str().ok()) != Some("2018-03-01") {
         return api_error("NoSuchVersion", "X-TC-Version must be 2018-03-01", &rid);
     }
     if st.cfg.fail_every > 0 && n % st.cfg.fail_every == 0 {
-        return api_error("InternalError", "injected fault", &rid);
+        let mut r = api_error(&st.cfg.fail_code, "injected fault", &rid);
+        *r.status_mut() = axum::http::StatusCode::from_u16(st.cfg.fail_status).expect("a valid fault status");
+        return r;
     }
     let action = headers.get("x-tc-action").and_then(|v| v.to_str().ok()).unwrap_or("");
     let limited = match action {
@@ -252,9 +260,9 @@ async fn handle(State(st): State<Arc<MockState>>, headers: HeaderMap, body: Byte
         return api_error("RequestLimitExceeded", "too many requests per second", &rid);
     }
     let r = match action {
-        "DetectAuth" => detect_auth(&st, &body, &rid),
-        "GetDetectInfoEnhanced" => detect_info(&st, &body, &rid),
-        "GetWeChatBillDetails" => bill(&st, &body, &rid),
+        "DetectAuth" => detect_auth(&st, caller, &body, &rid),
+        "GetDetectInfoEnhanced" => detect_info(&st, caller, &body, &rid),
+        "GetWeChatBillDetails" => bill(&st, caller, &body, &rid).await,
         _ => Err(("InvalidAction", format!("unknown action `{action}`"))),
     };
     r.unwrap_or_else(|(code, msg)| api_error(code, &msg, &rid))
@@ -268,14 +276,30 @@ fn check_rule(st: &MockState, rule: &str) -> Result<(), Reject> {
     }
 }
 
-fn detect_auth(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Reject> {
+fn detect_auth(st: &MockState, caller: Caller, body: &[u8], rid: &str) -> Result<Response, Reject> {
     let req: DetectAuthRequest = parse(body)?;
     check_rule(st, &req.rule_id)?;
+    // The documented code for an identity a RuleId needs but did not get is not published:
+    // `InvalidParameter` (never retried) is the strict choice.
+    let given = |v: &Option<crate::recon::models::Personal>| v.as_ref().is_some_and(|p| !p.expose().trim().is_empty());
+    if st.cfg.identity_rules.contains(&req.rule_id) && !(given(&req.id_card) && given(&req.name)) {
+        return Err(("InvalidParameter", "IdCard and Name are required by this RuleId".into()));
+    }
     let mut issued = st.issued.lock();
     let k = issued.len() as u64;
     let id_hash = h(&[st.cfg.seed, 0xDA, k]);
     let tok = token_id(id_hash);
-    issued.insert(tok.clone(), Issued { id_hash, rule_id: req.rule_id, issued_ms: st.now_ms(), attempts: scenario(k) });
+    issued.insert(
+        tok.clone(),
+        Issued {
+            account: caller.account,
+            id_hash,
+            extra: req.extra,
+            rule_id: req.rule_id,
+            issued_ms: st.now_ms(),
+            attempts: scenario(k),
+        },
+    );
     Ok(ok(DetectAuthResponse {
         url: Some(format!("https://faceid.qq.com/mock?token={tok}")),
         biz_token: Some(tok),
@@ -300,11 +324,15 @@ fn attempt_detail(t: &Issued, i: usize, a: &Attempt) -> DetectDetail {
     }
 }
 
-fn detect_info(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Reject> {
+fn detect_info(st: &MockState, caller: Caller, body: &[u8], rid: &str) -> Result<Response, Reject> {
     let req: GetDetectInfoEnhancedRequest = parse(body)?;
     check_rule(st, &req.rule_id)?;
     let issued = st.issued.lock();
-    let t = issued.get(&req.biz_token).ok_or(("InvalidParameter", "illegal BizToken".to_string()))?;
+    // Another account's token is as unknown as a made-up one (R9).
+    let t = issued
+        .get(&req.biz_token)
+        .filter(|t| t.account == caller.account)
+        .ok_or(("InvalidParameter", "illegal BizToken".to_string()))?;
     let now = st.now_ms();
     if now - t.issued_ms > 72 * 3_600_000 {
         return Err(("InvalidParameterValue.BizTokenExpired", "the BizToken has expired".into()));
@@ -317,16 +345,23 @@ fn detect_info(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Rejec
         live_status: seen.last().map(|_| 0),
         comparestatus: seen.last().and_then(|(_, a)| a.errcode),
         sim: None,
+        extra: t.extra.clone(),
         liveness_detail: Some(seen.iter().map(|(i, a)| attempt_detail(t, *i, a)).collect()),
     };
     Ok(ok(GetDetectInfoEnhancedResponse { text: Some(text), request_id: Some(rid.into()) }))
 }
 
 /// The issued tokens' details on `day`, visible at `now` (they join the generated bill).
-fn issued_on(st: &MockState, day: chrono::NaiveDate, rule: Option<&str>, now: i64) -> Vec<WeChatBillDetail> {
+fn issued_on(
+    st: &MockState,
+    caller: Caller,
+    day: chrono::NaiveDate,
+    rule: Option<&str>,
+    now: i64,
+) -> Vec<WeChatBillDetail> {
     let issued = st.issued.lock();
     let mut out = Vec::new();
-    for (tok, t) in issued.iter().filter(|(_, t)| rule.is_none_or(|r| r == t.rule_id)) {
+    for (tok, t) in issued.iter().filter(|(_, t)| t.account == caller.account && rule.is_none_or(|r| r == t.rule_id)) {
         let details: Vec<ChargeDetail> = t
             .attempts
             .iter()
@@ -374,7 +409,7 @@ fn rate_limited(st: &MockState, action: &'static str, limit: u32) -> bool {
     w.1 > limit
 }
 
-fn bill(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Reject> {
+async fn bill(st: &MockState, caller: Caller, body: &[u8], rid: &str) -> Result<Response, Reject> {
     let bn = st.bill_requests.fetch_add(1, Ordering::SeqCst) + 1;
     if rate_limited(st, "GetWeChatBillDetails", st.cfg.bill_rate_limit) {
         return Err(("RequestLimitExceeded", "too many requests per second".into()));
@@ -383,37 +418,45 @@ fn bill(st: &MockState, body: &[u8], rid: &str) -> Result<Response, Reject> {
     if let Some(r) = &req.rule_id {
         check_rule(st, r)?;
     }
-    let day = calendar::parse_date(&req.date)
-        .map_err(|_| ("InvalidParameterValue", "Date must be YYYY-MM-DD".to_string()))?;
+    // The documented code of a bad Date, a day not ready and a bad Cursor is InvalidParameter.
+    let day =
+        calendar::parse_date(&req.date).map_err(|_| ("InvalidParameter", "Date must be YYYY-MM-DD".to_string()))?;
     match calendar::pull_window(day, st.now_ms()) {
         PullWindow::Open => {}
         PullWindow::NotYet { .. } => {
             return Err((
-                "InvalidParameterValue",
+                "InvalidParameter",
                 "the bill of this Date is available after 06:00 (UTC+8) of the next day".into(),
             ))
         }
-        PullWindow::TooOld { .. } => return Err(("InvalidParameterValue", "Date is more than 365 days back".into())),
+        PullWindow::TooOld { .. } => return Err(("InvalidParameter", "Date is more than 365 days back".into())),
+    }
+    let rule = req.rule_id.as_deref();
+    let n = st.cfg.details_per_day;
+    let seed = st.gens[caller.account].seed;
+    let codec = CursorCodec::new(seed, day, rule.unwrap_or(""));
+    let extra_now = issued_on(st, caller, day, rule, st.now_ms()).len() as u64;
+    let mut o = if req.cursor == 0 {
+        0
+    } else {
+        codec.decode(req.cursor, n + extra_now).ok_or(("InvalidParameter", "Cursor is not valid".to_string()))?
+    };
+    let mut hold = st.hold.subscribe();
+    if *hold.borrow() <= o {
+        // A test stops the client here; a dropped connection drops this wait.
+        let _ = hold.wait_for(|h| *h > o).await;
     }
     if st.cfg.malformed_every > 0 && bn % st.cfg.malformed_every == 0 {
         return Ok(json_response("{\"Response\":{\"HasNextPage\":tru".into()));
     }
-    let rule = req.rule_id.as_deref();
-    let n = st.cfg.details_per_day;
-    let extra = issued_on(st, day, rule, st.now_ms());
+    let extra = issued_on(st, caller, day, rule, st.now_ms());
     let limit = n + extra.len() as u64;
-    let codec = CursorCodec::new(st.cfg.seed, day, rule.unwrap_or(""));
-    let mut o = if req.cursor == 0 {
-        0
-    } else {
-        codec.decode(req.cursor, limit).ok_or(("InvalidParameterValue", "Cursor is not valid".to_string()))?
-    };
     let rev = st.revision.load(Ordering::SeqCst);
     let mut page = Vec::new();
     let mut count = 0u64;
     while o < limit && count < st.cfg.page_details {
         if o < n {
-            let t = st.gen.token_at(day, o, rev);
+            let t = st.gens[caller.account].token_at(day, o, rev);
             o += t.span;
             if t.removed || rule.is_some_and(|r| t.detail.rule_id.as_deref() != Some(r)) {
                 continue;

@@ -99,6 +99,7 @@ impl ReferenceStack {
             platform: PlatformConfig::PublicKey {
                 public_key_id: mock.platform_serial.clone(),
                 public_key_file: "in-memory".into(),
+                apiv3_key: None,
             },
             base_url: "http://wechatpay.invalid".into(),
             timeout_ms: 5000,
@@ -110,6 +111,12 @@ impl ReferenceStack {
             business_product_id: 2,
             business_scene_id: 3,
             link,
+            backup_base_url: None,
+            device_ip: "127.0.0.1".into(),
+            sub_appid: None,
+            goods_tag: None,
+            query_organizations: false,
+            notify_path: "/facepay/v1/wechatpay/notify".into(),
         };
         let engine = Engine::open(&StorePath::Memory, client.clone(), clock, cfg.deduction_params())?;
         let backend = Backend::new(cfg, client, engine);

@@ -1,10 +1,16 @@
-//! The mock WeChat Pay API v3 server (SPEC B1–B5, API-NOTES §2) on 127.0.0.1: it verifies
-//! every request signature (scheme, mchid, serial, ±300 s, RSA), signs every response with
-//! its platform key (public-key mode `PUB_KEY_ID_…` or certificates mode with
-//! `/v3/certificates` AES-256-GCM-encrypted under the APIv3 key), serves tokens, user
-//! update, authinfo, presign, transactions and the order query with the documented shapes
-//! and error bodies, keeps a ledger of charges (so tests prove "no order charged twice, no
-//! payment lost") and plays a per-auth-code script of outcomes and faults.
+//! The mock WeChat Pay API v3 server (SPEC B0–B5, B7, API-NOTES §2) on 127.0.0.1. It
+//! refuses what the real service refuses: no `User-Agent` or `Accept` → 400
+//! `INVALID_REQUEST` (B0); a request signature that does not verify (scheme, mchid,
+//! serial, ±300 s, RSA) → 401; a `Wechatpay-Serial` naming no key of the merchant → 400;
+//! a charged credential sent again, under any order number → 400 `INVALID_REQUEST`
+//! (凭证已经使用过并且扣款成功); a deduction without `scene_info.device_ip` → 400. Every
+//! answer is signed ([`signing`]) with the key the request names — public key
+//! `PUB_KEY_ID_…`, or the platform certificate (`/v3/certificates`, AES-256-GCM under the
+//! APIv3 key) — and in the migration mode with the certificate when it names none. It
+//! serves tokens, user update and query, authinfo, presign, transactions and the order
+//! query, and the contract endpoints and notifications of B7 ([`users`]), keeps a ledger
+//! of charges (so tests prove "no order charged twice, no payment lost") and plays a
+//! per-auth-code script of outcomes and faults.
 
 // Handlers return an early `Response` as their error: boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
@@ -14,19 +20,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Router;
 use parking_lot::Mutex;
 
-use crate::merchant::models::{
-    AuthInfoCall, CertificateEntry, CertificateList, EncryptCertificate, PresignRequest, TokenRequest, TradeState,
-    Transaction, TransactionRequest,
-};
+use crate::merchant::models::{TradeState, Transaction, TransactionRequest};
 use crate::merchant::sign::{self, AuthorizationHeader, MerchantSigner, PlatformKeys};
+
+mod handlers;
+mod signing;
+pub mod users;
+
+use handlers::{guard, parse};
+pub use signing::SigFault;
+use signing::{Gateway, Spoil};
 
 /// One scripted answer to a deduction (`POST /v3/offlineface/transactions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +43,16 @@ pub enum Step {
     Trade(TradeState),
     /// Answer this status with `{code, message}`, nothing recorded.
     Error(u16, &'static str),
+    /// B5.1: a gateway's 502 / 503 (an unsigned HTML page), nothing recorded.
+    Gateway(u16),
+    /// Charge (SUCCESS), then answer 500 SYSTEM_ERROR: charged, but the client is told
+    /// to retry (the retry meets INVALID_REQUEST, B5.1).
+    ChargeThen500,
+    /// B5.2: charge as a K12 debt (`debt_state` DEBT, a repayment follows later).
+    SuccessDebt,
+    /// Answer 200 with a trade state no client knows (nothing charged; the order stays
+    /// NOTPAY): an unknown outcome for the client (B5.1).
+    UnknownState,
     /// Charge (SUCCESS), then never answer in time: the outcome is unknown to the client.
     ChargeThenHang,
     /// Do nothing and never answer in time.
@@ -48,6 +66,9 @@ pub enum Step {
 pub enum KeyMode {
     PublicKey,
     Certificates,
+    /// B0: a merchant moving from certificates to the public key: both exist, answers are
+    /// signed with the key the request names, and with the certificate when it names none.
+    Migration,
 }
 
 /// One charge in the ledger.
@@ -63,7 +84,37 @@ pub struct Charge {
 struct Order {
     state: TradeState,
     req: TransactionRequest,
+    debt: bool,
 }
+
+/// The B0 headers of one request, as received (tests check every request had them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub user_agent: Option<String>,
+    pub accept: Option<String>,
+    pub serial: Option<String>,
+}
+
+/// One platform key of the mock: its signer (serial set) and PKCS#8 for OAEP decryption.
+struct PlatformKey {
+    signer: MerchantSigner,
+    pkcs8: Vec<u8>,
+}
+
+impl PlatformKey {
+    fn generate(serial: &str) -> Self {
+        let pem = crate::merchant::generate_test_key_pem();
+        let mut signer = MerchantSigner::from_pem("mock", serial, &pem).expect("generated key");
+        signer.serial_no = serial.into();
+        PlatformKey { signer, pkcs8: sign::pem_blocks(&pem).expect("generated PEM").remove(0).1 }
+    }
+}
+
+/// The mock's public-key id.
+pub const MOCK_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000000000";
+const MOCK_CERT_SERIAL: [u8; 8] = [0x5B, 0xC1, 0x3A, 0x0F, 0x21, 0x9E, 0x77, 0x01];
 
 pub struct MockConfig {
     pub mchid: String,
@@ -80,23 +131,34 @@ pub struct MockConfig {
 
 pub struct MockState {
     cfg: MockConfig,
-    platform: MerchantSigner,
-    /// `PUB_KEY_ID_…` or the certificate serial.
+    public_key: Option<PlatformKey>,
+    certificate: Option<PlatformKey>,
+    /// The key a client of this merchant names: `PUB_KEY_ID_…` (public-key and migration
+    /// modes) or the certificate serial (certificates mode).
     pub platform_serial: String,
+    /// The certificate serial (certificates and migration modes).
+    pub certificate_serial: Option<String>,
     cert_pem: String,
-    platform_pkcs8: Vec<u8>,
     merchant_keys: PlatformKeys,
     orders: Mutex<HashMap<String, Order>>,
     ledger: Mutex<Vec<Charge>>,
     script: Mutex<HashMap<String, VecDeque<Step>>>,
     /// Mutations of the response signature for the next answers (tests of rejections).
     next_signature: Mutex<VecDeque<SigFault>>,
+    /// While set, every order query is answered with a forged signature (B5.1 tests).
+    forge_queries: std::sync::atomic::AtomicBool,
+    /// While set, every order query is answered with this error (B5.1: a 404 that is not
+    /// `ORDER_NOT_EXIST`).
+    query_error: Mutex<Option<(u16, &'static str)>>,
     random: Mutex<Option<(rand::rngs::StdRng, FaultRates)>>,
     /// Serialises the decide-and-commit step of deductions.
     commit: Mutex<()>,
     pub requests: Mutex<u64>,
     pub rejected_signatures: Mutex<u64>,
     pub user_updates: Mutex<Vec<(String, String, serde_json::Value)>>,
+    /// B0 headers of every request.
+    pub seen: Mutex<Vec<SeenRequest>>,
+    users: users::Users,
 }
 
 /// Probabilities of unscripted deduction outcomes (the demo's WeChat Pay weather).
@@ -110,57 +172,92 @@ pub struct FaultRates {
     pub lost_answer: f64,
 }
 
-/// Ways to spoil a response signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigFault {
-    Forged,
-    Expired,
-    Unsigned,
-    Probe,
-}
-
-fn hash(s: &str) -> String {
+pub(crate) fn hash(s: &str) -> String {
     hex::encode(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref()[..8])
 }
 
 impl MockState {
     pub fn new(cfg: MockConfig) -> Arc<Self> {
-        let pem = crate::merchant::generate_test_key_pem();
-        let mut platform = MerchantSigner::from_pem(&cfg.mchid, "", &pem).expect("generated key");
-        let platform_pkcs8 = sign::pem_blocks(&pem).expect("generated PEM").remove(0).1;
-        let (serial, cert_pem) = match cfg.mode {
-            KeyMode::PublicKey => ("PUB_KEY_ID_0114232134912410000000000000000000".to_string(), String::new()),
-            KeyMode::Certificates => {
-                let s = [0x5Bu8, 0xC1, 0x3A, 0x0F, 0x21, 0x9E, 0x77, 0x01];
-                let der = crate::merchant::x509::self_signed(&platform, &s, "Tenpay.com mock platform certificate");
-                (hex::encode_upper(s), sign::pem_encode("CERTIFICATE", &der))
-            }
-        };
-        platform.serial_no = serial.clone();
+        let has_public = matches!(cfg.mode, KeyMode::PublicKey | KeyMode::Migration);
+        let has_cert = matches!(cfg.mode, KeyMode::Certificates | KeyMode::Migration);
+        let public_key = has_public.then(|| PlatformKey::generate(MOCK_PUBLIC_KEY_ID));
+        let cert_serial = hex::encode_upper(MOCK_CERT_SERIAL);
+        let certificate = has_cert.then(|| PlatformKey::generate(&cert_serial));
+        let cert_pem = certificate
+            .as_ref()
+            .map(|c| {
+                let der = crate::merchant::x509::self_signed(
+                    &c.signer,
+                    &MOCK_CERT_SERIAL,
+                    "Tenpay.com mock platform certificate",
+                );
+                sign::pem_encode("CERTIFICATE", &der)
+            })
+            .unwrap_or_default();
+        let platform_serial = if has_public { MOCK_PUBLIC_KEY_ID.to_string() } else { cert_serial.clone() };
         let merchant_keys = PlatformKeys::new();
         merchant_keys.insert(&cfg.merchant_serial, cfg.merchant_public_key.clone());
         Arc::new(MockState {
             cfg,
-            platform,
-            platform_serial: serial,
+            public_key,
+            certificate,
+            platform_serial,
+            certificate_serial: has_cert.then_some(cert_serial),
             cert_pem,
-            platform_pkcs8,
             merchant_keys,
             orders: Mutex::new(HashMap::new()),
             ledger: Mutex::new(Vec::new()),
             script: Mutex::new(HashMap::new()),
             next_signature: Mutex::new(VecDeque::new()),
+            forge_queries: Default::default(),
+            query_error: Mutex::new(None),
             random: Mutex::new(None),
             commit: Mutex::new(()),
             requests: Mutex::new(0),
             rejected_signatures: Mutex::new(0),
             user_updates: Mutex::new(Vec::new()),
+            seen: Mutex::new(Vec::new()),
+            users: Default::default(),
         })
     }
 
-    /// The platform public key (SPKI DER) clients trust in public-key mode.
+    /// The platform public key (SPKI DER) of [`MockState::platform_serial`]: the one
+    /// clients trust in public-key mode.
     pub fn platform_public_key(&self) -> Vec<u8> {
-        self.platform.public_key_der()
+        self.public_key.as_ref().or(self.certificate.as_ref()).expect("one key at least").signer.public_key_der()
+    }
+
+    /// The platform certificate as PEM (certificates and migration modes).
+    pub fn certificate_pem(&self) -> Option<&str> {
+        (!self.cert_pem.is_empty()).then_some(self.cert_pem.as_str())
+    }
+
+    /// The platform certificate's public key (certificates and migration modes).
+    pub fn certificate_public_key(&self) -> Option<Vec<u8>> {
+        self.certificate.as_ref().map(|c| c.signer.public_key_der())
+    }
+
+    /// The key an answer is signed with, by the request's `Wechatpay-Serial` (B0); `None`
+    /// when it names a key this merchant does not have.
+    fn key_for(&self, serial: Option<&str>) -> Option<&PlatformKey> {
+        fn by_name<'a>(k: &'a Option<PlatformKey>, serial: Option<&str>) -> Option<&'a PlatformKey> {
+            k.as_ref().filter(|k| Some(k.signer.serial_no.as_str()) == serial)
+        }
+        match serial {
+            Some(_) => by_name(&self.public_key, serial).or_else(|| by_name(&self.certificate, serial)),
+            // Naming none: the certificate when there is one (migration), else the key.
+            None => self.certificate.as_ref().or(self.public_key.as_ref()),
+        }
+    }
+
+    /// While `Some`, order queries are answered with this status and code.
+    pub fn fail_queries_with(&self, e: Option<(u16, &'static str)>) {
+        *self.query_error.lock() = e;
+    }
+
+    /// While `on`, order queries are answered with a forged signature (unverifiable).
+    pub fn forge_queries(&self, on: bool) {
+        self.forge_queries.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Scripts the answers to the deductions of one auth code (default: SUCCESS).
@@ -201,6 +298,11 @@ impl MockState {
         self.next_signature.lock().push_back(f);
     }
 
+    /// The first request of an order, as received (tests read `scene_info` from it).
+    pub fn order_request(&self, out_trade_no: &str) -> Option<TransactionRequest> {
+        self.orders.lock().get(out_trade_no).map(|o| o.req.clone())
+    }
+
     pub fn ledger(&self) -> Vec<Charge> {
         self.ledger.lock().clone()
     }
@@ -217,43 +319,13 @@ impl MockState {
         by_order.values().chain(by_payment.values()).filter(|&&n| n > 1).count()
     }
 
-    fn sign(&self, status: StatusCode, body: String) -> Response {
-        let fault = self.next_signature.lock().pop_front();
-        self.sign_with(status, body, fault)
-    }
-
-    fn sign_with(&self, status: StatusCode, body: String, fault: Option<SigFault>) -> Response {
-        let mut ts = sign::unix_now();
-        let nonce = sign::nonce();
-        if fault == Some(SigFault::Expired) {
-            ts -= 301;
-        }
-        let mut sig = self.platform.sign(format!("{ts}\n{nonce}\n{body}\n").as_bytes());
-        match fault {
-            Some(SigFault::Forged) => sig = self.platform.sign(b"something else"),
-            Some(SigFault::Probe) => sig = format!("{}{sig}", sign::PROBE_PREFIX),
-            _ => {}
-        }
-        let mut r = (status, body).into_response();
-        if fault != Some(SigFault::Unsigned) {
-            let h = r.headers_mut();
-            h.insert("content-type", "application/json".parse().expect("static"));
-            h.insert("wechatpay-timestamp", ts.to_string().parse().expect("digits"));
-            h.insert("wechatpay-nonce", nonce.parse().expect("hex"));
-            h.insert("wechatpay-serial", self.platform_serial.parse().expect("ascii"));
-            h.insert("wechatpay-signature", sig.parse().expect("base64"));
-            h.insert("wechatpay-signature-type", sign::SCHEME.parse().expect("static"));
-        }
-        r
-    }
-
     fn error(&self, status: u16, code: &str, message: &str) -> Response {
         let body = serde_json::json!({"code": code, "message": message}).to_string();
-        self.sign(StatusCode::from_u16(status).expect("valid status"), body)
+        json_response(StatusCode::from_u16(status).expect("valid status"), body)
     }
 
     fn ok<T: serde::Serialize>(&self, v: &T) -> Response {
-        self.sign(StatusCode::OK, serde_json::to_string(v).expect("serialize"))
+        json_response(StatusCode::OK, serde_json::to_string(v).expect("serialize"))
     }
 
     /// Checks the `Authorization` header of one request.
@@ -286,12 +358,15 @@ impl MockState {
         Ok(())
     }
 
-    /// Decrypts an OAEP field to check it was encrypted for our key.
-    fn decrypts(&self, b64: &str) -> bool {
+    /// Decrypts an OAEP field to check it was encrypted for the key the request names
+    /// (`Wechatpay-Serial`): a field encrypted for another key is refused.
+    fn decrypts(&self, headers: &HeaderMap, b64: &str) -> bool {
         use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1};
         use base64::Engine as _;
+        let serial = headers.get("wechatpay-serial").and_then(|v| v.to_str().ok());
+        let Some(key) = serial.and_then(|s| self.key_for(Some(s))) else { return false };
         let Ok(ct) = base64::engine::general_purpose::STANDARD.decode(b64) else { return false };
-        let Ok(k) = PrivateDecryptingKey::from_pkcs8(&self.platform_pkcs8) else { return false };
+        let Ok(k) = PrivateDecryptingKey::from_pkcs8(&key.pkcs8) else { return false };
         let Ok(k) = OaepPrivateDecryptingKey::new(k) else { return false };
         let mut out = vec![0u8; k.min_output_size()];
         k.decrypt(&OAEP_SHA1_MGF1SHA1, &ct, &mut out, None).is_ok()
@@ -305,15 +380,15 @@ impl MockState {
         {
             return self.error(400, "PARAM_ERROR", "invalid parameter");
         }
+        if req.scene_info.device_ip.parse::<std::net::IpAddr>().is_err() {
+            return self.error(400, "PARAM_ERROR", "scene_info.device_ip must be the terminal's IP address");
+        }
         let no = req.out_trade_no.clone();
         // Decide and commit atomically per request, as WeChat Pay does per order number:
         // two concurrent requests for one order can never both charge.
         let (step, view) = {
             let _commit = self.commit.lock();
             if let Some(o) = self.orders.lock().get(&no) {
-                if o.state == TradeState::Success {
-                    return self.ok(&self.view(&no, o));
-                }
                 if o.req.auth_code != req.auth_code || o.req.amount != req.amount {
                     return self.error(
                         400,
@@ -322,26 +397,28 @@ impl MockState {
                     );
                 }
             }
+            // A charged credential is refused under any order number, its own included
+            // (the real service answers INVALID_REQUEST; stricter than answering the
+            // order again, so clients must query: B5.1).
+            let code_hash = hash(req.auth_code.expose());
+            if self.ledger.lock().iter().any(|c| c.auth_code_hash == code_hash) {
+                return self.error(400, "INVALID_REQUEST", "凭证已经使用过并且扣款成功");
+            }
             let step = self.script.lock().get_mut(req.auth_code.expose()).and_then(|q| q.pop_front());
             let step = step.unwrap_or_else(|| self.unscripted());
-            let code_hash = hash(req.auth_code.expose());
-            let charged_elsewhere =
-                self.ledger.lock().iter().any(|c| c.auth_code_hash == code_hash && c.out_trade_no != no);
-            let charges =
-                matches!(step, Step::Trade(TradeState::Success) | Step::ChargeThenHang | Step::ChargeBadSignature);
-            if charges && charged_elsewhere {
-                return self.error(400, "INVALID_REQUEST", "credential already used and charged");
-            }
             let state = match step {
                 Step::Error(s, c) => return self.error(s, c, "scripted"),
-                Step::Hang => TradeState::Notpay,
+                Step::Gateway(s) => return gateway(s),
+                Step::Hang | Step::UnknownState => TradeState::Notpay,
                 Step::Trade(s) => s,
-                Step::ChargeThenHang | Step::ChargeBadSignature => TradeState::Success,
+                Step::ChargeThenHang | Step::ChargeBadSignature | Step::ChargeThen500 | Step::SuccessDebt => {
+                    TradeState::Success
+                }
             };
             if step == Step::Hang {
                 (step, None)
             } else {
-                let order = Order { state, req: req.clone() };
+                let order = Order { state, req: req.clone(), debt: step == Step::SuccessDebt };
                 let view = self.view(&no, &order);
                 self.orders.lock().insert(no.clone(), order);
                 if state == TradeState::Success {
@@ -364,8 +441,16 @@ impl MockState {
                 tokio::time::sleep(self.cfg.hang).await;
                 self.ok(&v)
             }
+            (Step::ChargeThen500, Some(_)) => self.error(500, "SYSTEM_ERROR", "系统错误"),
             (Step::ChargeBadSignature, Some(v)) => {
-                self.sign_with(StatusCode::OK, serde_json::to_string(&v).expect("serialize"), Some(SigFault::Forged))
+                let mut r = self.ok(&v);
+                r.extensions_mut().insert(Spoil(SigFault::Forged));
+                r
+            }
+            (Step::UnknownState, Some(v)) => {
+                let mut j = serde_json::to_value(&v).expect("serialize");
+                j["trade_state"] = "ACCEPTED_FOR_REVIEW".into();
+                json_response(StatusCode::OK, j.to_string())
             }
             (_, Some(v)) => self.ok(&v),
         }
@@ -382,157 +467,60 @@ impl MockState {
             success_time: paid.then(|| "2026-01-01T12:00:00+08:00".to_string()),
             error_type: (o.state == TradeState::Payerror).then(|| "NOT_ENOUGH".to_string()),
             attach: Some(o.req.attach.clone()),
+            payer: paid
+                .then(|| serde_json::json!({"sp_openid": format!("o{}", &hash(o.req.auth_code.expose())[..10])})),
+            debt_state: paid.then(|| if o.debt { "DEBT" } else { "NOT_DEBT" }.to_string()),
+            repayment_transaction_id: None,
+            promotion_detail: paid.then(Vec::new),
+            bank_type: paid.then(|| "OTHERS".to_string()),
+            trade_type: Some("FACEPAY".into()),
         }
     }
 }
 
-type S = State<Arc<MockState>>;
-
-async fn guard(s: &MockState, method: Method, uri: Uri, headers: HeaderMap, body: &Bytes) -> Result<(), Response> {
-    s.check(&method, &uri, &headers, body)?;
-    Ok(())
+/// A JSON answer, unsigned here ([`signing`] signs it on the way out).
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert("content-type", "application/json".parse().expect("static"));
+    r
 }
 
-fn parse<T: serde::de::DeserializeOwned>(s: &MockState, body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|_| s.error(400, "PARAM_ERROR", "body does not match the documented shape"))
+/// A gateway's 502 / 503 page: not JSON, not signed (B5.1).
+fn gateway(status: u16) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).expect("valid status"),
+        format!("<html><body><h1>{status}</h1>gateway</body></html>"),
+    )
+        .into_response();
+    r.headers_mut().insert("content-type", "text/html".parse().expect("static"));
+    r.extensions_mut().insert(Gateway);
+    r
 }
 
-async fn h_transactions(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u, h, &b).await {
-        return r;
-    }
-    match parse::<TransactionRequest>(&s, &b) {
-        Ok(req) => s.transaction(req).await,
-        Err(r) => r,
-    }
-}
-
-async fn h_query(State(s): S, Path(no): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u.clone(), h, &b).await {
-        return r;
-    }
-    if !u.query().unwrap_or("").contains(&format!("sp_mchid={}", s.cfg.mchid)) {
-        return s.error(400, "PARAM_ERROR", "sp_mchid missing or wrong");
-    }
-    let o = s.orders.lock().get(&no).cloned();
-    match o {
-        Some(o) => s.ok(&s.view(&no, &o)),
-        None => s.error(404, "ORDER_NOT_EXIST", "order does not exist"),
-    }
-}
-
-async fn h_tokens(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u, h, &b).await {
-        return r;
-    }
-    match parse::<TokenRequest>(&s, &b) {
-        Ok(r) if r.scene != "WEBSESSION" => s.error(400, "PARAM_ERROR", "scene must be WEBSESSION"),
-        Ok(r) if !s.cfg.organizations.contains(&r.web_init_data.organization_id) => {
-            s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant")
-        }
-        Ok(_) => s.ok(&serde_json::json!({"token": format!("tok_{}", sign::nonce())})),
-        Err(r) => r,
-    }
-}
-
-async fn h_user(
-    State(s): S,
-    Path((org, uid)): Path<(String, String)>,
-    m: Method,
-    u: Uri,
-    h: HeaderMap,
-    b: Bytes,
-) -> Response {
-    if let Err(r) = guard(&s, m, u, h.clone(), &b).await {
-        return r;
-    }
-    let v: serde_json::Value = match parse(&s, &b) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    for f in ["user_name", "phone"] {
-        if let Some(x) = v.get(f).and_then(|x| x.as_str()) {
-            if !s.decrypts(x)
-                || h.get("wechatpay-serial").and_then(|x| x.to_str().ok()) != Some(s.platform_serial.as_str())
-            {
-                return s.error(400, "PARAM_ERROR", "sensitive field not encrypted with the platform key");
-            }
-        }
-    }
-    if !s.cfg.organizations.contains(&org) {
-        return s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant");
-    }
-    s.user_updates.lock().push((org, uid, v));
-    s.sign(StatusCode::NO_CONTENT, String::new())
-}
-
-async fn h_authinfo(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u, h, &b).await {
-        return r;
-    }
-    match parse::<AuthInfoCall>(&s, &b) {
-        Ok(r) if !s.cfg.organizations.contains(&r.organization_id) => {
-            s.error(400, "INVALID_REQUEST", "organization does not belong to this merchant")
-        }
-        Ok(_) => s.ok(&serde_json::json!({"authinfo": format!("ai_{}", sign::nonce())})),
-        Err(r) => r,
-    }
-}
-
-async fn h_presign(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u, h, &b).await {
-        return r;
-    }
-    match parse::<PresignRequest>(&s, &b) {
-        Ok(r) if !s.decrypts(r.facepay_user.phone.expose()) => s.error(400, "PARAM_ERROR", "phone not encrypted"),
-        Ok(_) => s.ok(&serde_json::json!({"presign_token": format!("pre_{}", sign::nonce())})),
-        Err(r) => r,
-    }
-}
-
-async fn h_certificates(State(s): S, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
-    if let Err(r) = guard(&s, m, u, h, &b).await {
-        return r;
-    }
-    if s.cfg.mode != KeyMode::Certificates {
-        return s.error(404, "NOT_FOUND", "this merchant uses the public-key mode");
-    }
-    let nonce = &sign::nonce()[..12];
-    let ct = sign::aes_gcm_encrypt(s.cfg.apiv3_key.as_bytes(), nonce, "certificate", s.cert_pem.as_bytes())
-        .expect("32-byte APIv3 key");
-    s.ok(&CertificateList {
-        data: vec![CertificateEntry {
-            serial_no: s.platform_serial.clone(),
-            effective_time: "2025-01-01T00:00:00+08:00".into(),
-            expire_time: "2049-12-31T23:59:59+08:00".into(),
-            encrypt_certificate: EncryptCertificate {
-                algorithm: "AEAD_AES_256_GCM".into(),
-                nonce: nonce.into(),
-                associated_data: "certificate".into(),
-                ciphertext: ct,
-            },
-        }],
-    })
-}
-
-pub fn router(state: Arc<MockState>) -> Router {
-    Router::new()
-        .route("/v3/offlinefacemch/tokens", post(h_tokens))
-        .route("/v3/offlinefacemch/organizations/{org}/users/out-user-id/{uid}", patch(h_user))
-        .route("/v3/offlineface/authinfo", post(h_authinfo))
-        .route("/v3/offlineface/contracts/presign", post(h_presign))
-        .route("/v3/offlineface/transactions", post(h_transactions))
-        .route("/v3/offlineface/transactions/out-trade-no/{no}", get(h_query))
-        .route("/v3/certificates", get(h_certificates))
-        .with_state(state)
-}
+pub use handlers::router;
 
 /// Serves the mock on `127.0.0.1:port` (0 = any free port); returns the bound address.
+/// HTTP/1.1 with header names in WeChat Pay's case (`Wechatpay-Signature`, not
+/// `wechatpay-signature`): SDKs that look headers up case-sensitively (wechatpay-java)
+/// would not find them otherwise.
 pub async fn serve(state: Arc<MockState>, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
+    let app = router(state);
     let h = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(state)).await;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .title_case_headers(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
     });
     Ok((addr, h))
 }

@@ -29,6 +29,11 @@ pub fn parse_step(s: &str) -> Option<Step> {
         "REVOKED" => Step::Trade(TradeState::Revoked),
         "PAYERROR" => Step::Trade(TradeState::Payerror),
         "SYSTEM_ERROR" => Step::Error(500, "SYSTEM_ERROR"),
+        "BAD_GATEWAY" => Step::Gateway(502),
+        "SERVICE_UNAVAILABLE" => Step::Gateway(503),
+        "CHARGE_THEN_500" => Step::ChargeThen500,
+        "SUCCESS_DEBT" => Step::SuccessDebt,
+        "UNKNOWN_STATE" => Step::UnknownState,
         "RATELIMIT_EXCEEDED" => Step::Error(429, "RATELIMIT_EXCEEDED"),
         "PARAM_ERROR" => Step::Error(400, "PARAM_ERROR"),
         "INVALID_REQUEST" => Step::Error(400, "INVALID_REQUEST"),
@@ -52,8 +57,10 @@ pub fn load_script(mock: &MockState, text: &str) -> Result<usize, String> {
     Ok(m.len())
 }
 
-/// Creates the mock state and writes `merchant_key.pem` (TEST KEY), `platform_public_key.pem`
-/// and `backend.json` (pointing at `mock_url`, backend on `listen`) into `dir`.
+/// Creates the mock state and writes `merchant_key.pem` (TEST KEY), `platform_public_key.pem`,
+/// `platform_certificate.pem` (certificates and migration modes, for peer SDKs that are
+/// given the certificate) and `backend.json` (pointing at `mock_url`, backend on `listen`)
+/// into `dir`.
 pub fn create(
     dir: &Path,
     mode: KeyMode,
@@ -80,11 +87,15 @@ pub fn create(
     )?;
     let pub_file = dir.join("platform_public_key.pem");
     std::fs::write(&pub_file, pem_encode("PUBLIC KEY", &mock.platform_public_key()))?;
+    if let Some(pem) = mock.certificate_pem() {
+        std::fs::write(dir.join("platform_certificate.pem"), pem)?;
+    }
     let platform = match mode {
-        KeyMode::PublicKey => {
-            serde_json::json!({"mode": "public_key", "public_key_id": mock.platform_serial, "public_key_file": pub_file})
-        }
+        KeyMode::PublicKey => serde_json::json!({"mode": "public_key", "public_key_id": mock.platform_serial,
+            "public_key_file": pub_file, "apiv3_key": APIV3_KEY}),
         KeyMode::Certificates => serde_json::json!({"mode": "certificates", "apiv3_key": APIV3_KEY}),
+        KeyMode::Migration => serde_json::json!({"mode": "both", "public_key_id": mock.platform_serial,
+            "public_key_file": pub_file, "apiv3_key": APIV3_KEY}),
     };
     let cfg = serde_json::json!({
         "mch_id": MCH_ID, "sub_mchid": SUB_MCH_ID, "sp_appid": "wx8888888888888888",

@@ -27,7 +27,7 @@ const wxpay = new Wechatpay({
 async function deduct(code) {
   const body = {
     auth_code: code, sp_appid: cfg.sp_appid, sp_mchid: cfg.mch_id, sub_mchid: cfg.sub_mchid,
-    amount: { total: 100, currency: 'CNY' }, description: 'peer', attach: 'peer-' + code,
+    amount: { total: 100, currency: 'CNY' }, scene_info: { device_ip: '127.0.0.1' }, description: 'peer', attach: 'peer-' + code,
     out_trade_no: 'JS' + crypto.randomBytes(12).toString('hex'),
     business: { business_product_id: 2, business_scene_id: 3 },
   };

@@ -1,6 +1,8 @@
-//! `facepay backend serve|deduct` (the reference merchant backend, SPEC B1–B6) and
-//! `facepay mock wechatpay` (the mock WeChat Pay server). Errors are one line and never
-//! carry key material or an auth code.
+//! `facepay backend serve|deduct|payments|user|repayment-url` (the reference merchant
+//! backend, SPEC B0–B7: operator verbs list unresolved payments (B5.1), show or terminate
+//! a user's contract (B7) and fetch a K12 repayment page (B5.2)) and `facepay mock
+//! wechatpay` (the mock WeChat Pay server). Errors are one line and never carry key
+//! material or an auth code.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +52,52 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: crate::devices::DevicesCmd,
     },
+    /// List payments (newest first), or those still open after an hour (B5.1).
+    Payments {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only payments unresolved for more than an hour: the operator's alert list.
+        #[arg(long)]
+        unresolved: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A user's contract (B7): show it (user query) or terminate it.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// The page where a K12 user repays a debt (B5.2).
+    RepaymentUrl {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        organization_id: String,
+        #[arg(long)]
+        out_user_id: String,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum UserCmd {
+    /// The user query: contract state, face image, contract id; recorded in the registry.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        organization_id: String,
+        #[arg(long)]
+        out_user_id: String,
+    },
+    /// Terminate the user's contract (WeChat Pay's user id from `user show`).
+    Terminate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        organization_id: String,
+        #[arg(long)]
+        user_id: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -84,7 +132,86 @@ pub fn run(a: &Args) -> Result<(), String> {
             rt()?.block_on(deduct(config, auth_code, *amount, out_trade_no.as_deref()))
         }
         Cmd::Devices { config, cmd } => crate::devices::run(config, cmd),
+        Cmd::Payments { config, unresolved, limit } => payments(config, *unresolved, *limit),
+        Cmd::User { cmd } => rt()?.block_on(user(cmd)),
+        Cmd::RepaymentUrl { config, organization_id, out_user_id } => rt()?.block_on(async {
+            let cfg = BackendConfig::load(config).map_err(|e| e.to_string())?;
+            cfg.check_organization(organization_id).map_err(|e| e.to_string())?;
+            let client = cfg.client().map_err(|e| e.to_string())?;
+            let a = client.repayment_url(organization_id, out_user_id).await.map_err(|e| e.to_string())?;
+            crate::out::say(format_args!("{}", serde_json::to_string(&a).expect("serialize")))?;
+            Ok(())
+        }),
     }
+}
+
+fn open_engine(cfg: &BackendConfig) -> Result<Arc<Engine>, String> {
+    let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
+    let clock = Arc::new(ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
+    Engine::open(&StorePath::File(cfg.db_path.clone()), client, clock, cfg.deduction_params())
+        .map_err(|e| e.to_string())
+}
+
+/// `backend payments`: one JSON line per payment (ids, states, debt state; no personal data).
+fn payments(config: &std::path::Path, unresolved: bool, limit: u32) -> Result<(), String> {
+    let cfg = BackendConfig::load(config).map_err(|e| e.to_string())?;
+    let engine = open_engine(&cfg)?;
+    let list = if unresolved {
+        engine.unresolved(facepay::merchant::deduction::UNRESOLVED_ALERT_S).map_err(|e| e.to_string())?
+    } else {
+        engine.recent(limit).map_err(|e| e.to_string())?
+    };
+    for p in &list {
+        crate::out::say(format_args!("{}", serde_json::to_string(p).expect("serialize")))?;
+    }
+    if unresolved && !list.is_empty() {
+        eprintln!("{} payment(s) unresolved for more than 1 h (B5.1): still being queried", list.len());
+    }
+    Ok(())
+}
+
+/// `backend user show|terminate` (B7).
+async fn user(cmd: &UserCmd) -> Result<(), String> {
+    use facepay::merchant::contracts::{self, ContractRecord};
+    let (config, org) = match cmd {
+        UserCmd::Show { config, organization_id, .. } | UserCmd::Terminate { config, organization_id, .. } => {
+            (config, organization_id)
+        }
+    };
+    let cfg = BackendConfig::load(config).map_err(|e| e.to_string())?;
+    cfg.check_organization(org).map_err(|e| e.to_string())?;
+    let engine = open_engine(&cfg)?;
+    let client = cfg.client().map_err(|e| e.to_string())?;
+    match cmd {
+        UserCmd::Show { out_user_id, .. } => {
+            let u = client.query_user(org, out_user_id).await.map_err(|e| e.to_string())?;
+            if let Some(state) = &u.contract_state {
+                let rec = ContractRecord {
+                    organization_id: org.clone(),
+                    out_user_id: out_user_id.clone(),
+                    user_id: u.user_id.clone(),
+                    contract_id: u.contract_id.clone(),
+                    contract_state: state.clone(),
+                    updated_at: facepay::merchant::sign::unix_now(),
+                };
+                engine.with_store(|s| contracts::record(s.conn(), &rec)).map_err(|e| e.to_string())?;
+            }
+            crate::out::say(format_args!("{}", serde_json::to_string(&u).expect("serialize")))?;
+        }
+        UserCmd::Terminate { user_id, .. } => {
+            client.terminate_contract(org, user_id).await.map_err(|e| e.to_string())?;
+            // Known at once; the FACEPAY.USER_STATE_CHANGE that follows confirms it.
+            let now = facepay::merchant::sign::unix_now();
+            let known = engine
+                .with_store(|s| contracts::mark_terminated(s.conn(), org, user_id, now))
+                .map_err(|e| e.to_string())?;
+            crate::out::say(format_args!(
+                "{}",
+                serde_json::json!({"organization_id": org, "user_id": user_id, "terminated": true, "registry_updated": known})
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 async fn deduct(
@@ -102,10 +229,8 @@ async fn deduct(
     if out_trade_no.is_some_and(|n| !facepay::config::is_out_trade_no(n)) {
         return Err("--out-trade-no: 1-32 characters of [A-Za-z0-9_-|*]".into());
     }
-    let client = Arc::new(cfg.client().map_err(|e| e.to_string())?);
-    let clock = Arc::new(ScaledClock { ms_per_s: cfg.retry_delay_ms_per_s });
-    let engine = Engine::open(&StorePath::File(cfg.db_path.clone()), client, clock, cfg.deduction_params())
-        .map_err(|e| e.to_string())?;
+    let engine = open_engine(&cfg)?;
+    // A broken stdout is reported by the final line below (one error, no panic).
     engine.set_observer(|a| {
         let _ = crate::out::line(a);
     });

@@ -58,6 +58,10 @@ pub fn run(a: &ReconArgs) -> Result<(), String> {
         };
         let creds = client::Credentials::from_env()
             .unwrap_or_else(|_| client::Credentials::new(faceid::DEFAULT_SECRET_ID, faceid::DEFAULT_SECRET_KEY));
+        let scope = facepay::recon::scope::Scope::new(
+            facepay::recon::scope::Account::parse(&creds.secret_id).map_err(|e| e.to_string())?,
+            None,
+        );
         let c = client::FaceIdClient::new(&url, creds).map_err(|e| e.to_string())?;
         let dir = tempfile_dir()?;
         let db = dir.join("bench-recon.db");
@@ -69,10 +73,10 @@ pub fn run(a: &ReconArgs) -> Result<(), String> {
         };
         calendar::check_pull_window(day, now).map_err(|e| e.to_string())?;
         let t0 = Instant::now();
-        let out = bill::pull_day(&mut store, c, day, None, now, &mut |_| {}).await.map_err(|e| e.to_string())?;
+        let out = bill::pull_day(&mut store, c, &scope, day, now, &mut |_| {}).await.map_err(|e| e.to_string())?;
         let pull_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let rep = report::build(&store, day, None, &ChargedCodes::default()).map_err(|e| e.to_string())?;
+        let rep = report::build(&store, &scope, day, &ChargedCodes::default()).map_err(|e| e.to_string())?;
         let check_s = t1.elapsed().as_secs_f64();
         let wall_s = t0.elapsed().as_secs_f64();
         drop(mock);
@@ -93,7 +97,7 @@ pub fn run(a: &ReconArgs) -> Result<(), String> {
             "details_per_s": out.details as f64 / wall_s,
             "peak_rss_mib": rss,
             "daily_charges": rep.totals.charge_count_sum,
-            "r6_mismatches": rep.r6_mismatches.len(),
+            "r6_mismatches": rep.r6_mismatch_count,
         });
         if *json {
             crate::out::say(format_args!("{v}"))?;

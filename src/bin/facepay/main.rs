@@ -13,6 +13,7 @@ mod devices;
 mod mock;
 mod out;
 mod recon;
+mod recon_daily;
 
 #[derive(Parser)]
 #[command(name = "facepay", version, about = "WeChat Pay offline face-payment integration kit")]
@@ -27,9 +28,9 @@ enum Command {
     Demo(demo::Args),
     /// Run a benchmark suite.
     Bench(bench::Args),
-    /// The reference merchant backend (SPEC B1–B6): serve, deduct.
+    /// The reference merchant backend (SPEC B0–B7): serve, deduct, payments, user, repayment-url.
     Backend(backend::Args),
-    /// FaceID billing reconciliation (SPEC R1–R8): issue, sweep, pull, report.
+    /// FaceID billing reconciliation (SPEC R1–R9): issue, sweep, pull, report, daily, migrate.
     Recon {
         #[command(subcommand)]
         cmd: recon::ReconCmd,
@@ -68,7 +69,14 @@ fn main() {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Backend(a) => backend::run(a),
-        Command::Recon { cmd } => recon::run(cmd),
+        Command::Recon { cmd } => match recon::run(cmd) {
+            Ok(0) => Ok(()),
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("facepay: error: {e}");
+                std::process::exit(cmd.error_exit_code());
+            }
+        },
         Command::Mock { server } => mock::run(server),
         Command::CheckConfig { file } => check_config(file),
     };

@@ -24,9 +24,15 @@ pub struct FaceIdMockArgs {
     /// DetectAuth and GetDetectInfoEnhanced requests per second, each (0 = unlimited).
     #[arg(long, default_value_t = 100)]
     pub api_rate_limit: u32,
-    /// Every Nth request answers InternalError (0 = never).
+    /// Every Nth request answers --fail-code (0 = never).
     #[arg(long, default_value_t = 0)]
     pub fail_every: u64,
+    /// The error code of injected faults.
+    #[arg(long, default_value = "InternalError")]
+    pub fail_code: String,
+    /// The HTTP status of injected faults: 200 (a business error) or a 5xx carrying the error body.
+    #[arg(long, default_value_t = 200)]
+    pub fail_status: u16,
     /// Every Nth bill request answers a truncated body (0 = never).
     #[arg(long, default_value_t = 0)]
     pub malformed_every: u64,
@@ -42,6 +48,10 @@ pub struct FaceIdMockArgs {
     /// RuleIds that exist, comma separated.
     #[arg(long, default_value = "1,2")]
     pub rules: String,
+    /// Temporary credentials of the account, ID:KEY:TOKEN (valid for a day; repeatable): a
+    /// request signed with ID must carry TOKEN as X-TC-Token.
+    #[arg(long, value_name = "ID:KEY:TOKEN")]
+    pub temp_credential: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -58,8 +68,26 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
     if rules.is_empty() {
         return Err("--rules must name at least one RuleId".into());
     }
+    if !(a.fail_status == 200 || (500..600).contains(&a.fail_status)) {
+        return Err("--fail-status must be 200 or a 5xx status".into());
+    }
     if a.page_details == 0 {
         return Err("--page-details must be greater than 0".into());
+    }
+    let mut temp_credentials = Vec::new();
+    for t in &a.temp_credential {
+        let mut parts = t.splitn(3, ':');
+        let (Some(id), Some(key), Some(token)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("--temp-credential must be ID:KEY:TOKEN".into());
+        };
+        if id.is_empty() || key.is_empty() || token.is_empty() {
+            return Err("--temp-credential must be ID:KEY:TOKEN, none empty".into());
+        }
+        let expires_ms = facepay::clock::unix_ms(std::time::SystemTime::now()) + 86_400_000;
+        temp_credentials.push((
+            0,
+            faceid::TempCredential { secret_id: id.into(), secret_key: key.into(), token: token.into(), expires_ms },
+        ));
     }
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     Ok(MockConfig {
@@ -72,10 +100,14 @@ pub fn config(a: &FaceIdMockArgs) -> Result<MockConfig, String> {
         bill_rate_limit: a.rate_limit,
         api_rate_limit: a.api_rate_limit,
         fail_every: a.fail_every,
+        fail_code: a.fail_code.clone(),
+        fail_status: a.fail_status,
         malformed_every: a.malformed_every,
         cursor_loop: a.cursor_loop,
         anomalies: a.anomalies,
         revision: a.revision,
+        temp_credentials,
+        ..MockConfig::default()
     })
 }
 

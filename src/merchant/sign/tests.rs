@@ -95,3 +95,41 @@ fn b_signature_matches_openssl_cli() {
         };
     assert_eq!(B64.encode(out), s.sign(text.as_bytes()));
 }
+
+#[test]
+fn b0_rfc3339_times_as_wechat_pay_writes_them() {
+    assert_eq!(parse_rfc3339("1970-01-01T08:00:00+08:00"), Some(0));
+    assert_eq!(parse_rfc3339("2025-01-01T00:00:00Z"), Some(1_735_689_600));
+    assert_eq!(parse_rfc3339("2025-01-01T08:00:00.123+08:00"), Some(1_735_689_600));
+    assert_eq!(parse_rfc3339("2024-02-29T12:00:00-01:30"), Some(1_709_213_400));
+    for bad in ["", "2025-13-01T00:00:00Z", "2025-01-01 00:00:00Z", "2025-01-01T00:00:00", "2025-01-01T00:00:00+0800"] {
+        assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn b0_public_key_and_certificates_at_once_newest_certificate_in_effect() {
+    let (a, _) = signer();
+    let (b, _) = signer();
+    let (c, _) = signer();
+    let keys = PlatformKeys::new();
+    let now = 1_800_000_000;
+    keys.insert_certificate("AA01", a.public_key_der(), CertValidity { effective: now - 1000, expires: now + 1000 });
+    keys.insert_certificate("AA02", b.public_key_der(), CertValidity { effective: now - 10, expires: now + 5000 });
+    // Not in effect yet: never chosen.
+    keys.insert_certificate("AA03", c.public_key_der(), CertValidity { effective: now + 100, expires: now + 9000 });
+    assert_eq!(keys.current(now).map(|k| k.0).as_deref(), Some("AA02"), "the newest by effective time");
+    assert_eq!(keys.drop_expired(now + 2000), 1, "AA01 expired");
+    assert!(keys.get("AA01").is_none() && keys.get("AA02").is_some());
+    // Both modes at once: the public key is named, and every key still verifies.
+    keys.insert("PUB_KEY_ID_0001", c.public_key_der());
+    assert_eq!(keys.current(now).map(|k| k.0).as_deref(), Some("PUB_KEY_ID_0001"));
+    let body = "{}";
+    let mut sig = signed(&b, body, now);
+    sig.serial = Some("AA02".into());
+    keys.verify(&sig, body.as_bytes(), now).expect("a certificate-signed answer verifies beside the public key");
+    let mut sig = signed(&c, body, now);
+    sig.serial = Some("PUB_KEY_ID_0001".into());
+    keys.verify(&sig, body.as_bytes(), now).expect("a key-signed answer verifies");
+    assert!(keys.has_certificates());
+}

@@ -7,6 +7,7 @@ use super::*;
 use crate::recon::calendar::parse_date;
 use crate::recon::check::{check_day, ChargedCodes};
 use crate::recon::models::ChargeDetail;
+use crate::recon::scope::{Account, Scope};
 use crate::store::StorePath;
 
 #[derive(Clone)]
@@ -17,19 +18,21 @@ impl BillSource for Script {
         match self.0.get(&cursor) {
             Some(Ok(p)) => Ok(p.clone()),
             Some(Err(e)) => Err(ReconError::Protocol(e.to_string())),
-            None => Err(ReconError::Api {
-                code: "InvalidParameterValue".into(),
-                message: "cursor".into(),
-                request_id: String::new(),
-            }),
+            None => Err(ReconError::api("InvalidParameter")),
         }
     }
 }
 
 fn store() -> Store {
-    let s = Store::open(&StorePath::Memory).expect("store");
-    open(&s).expect("schema");
-    s
+    crate::recon::open_store(&StorePath::Memory).expect("store")
+}
+
+fn scope() -> Scope {
+    Scope::new(Account::parse("acct").expect("account"), None)
+}
+
+fn state(s: &Store) -> PullState {
+    pull_state(s, &scope(), DAY).expect("state").expect("row")
 }
 
 const DAY: &str = "2026-07-01";
@@ -61,7 +64,7 @@ fn page(has_next: bool, next: u64, details: Vec<WeChatBillDetail>) -> ReconResul
 
 async fn run(s: &mut Store, pages: Vec<(u64, ReconResult<BillPage>)>) -> ReconResult<PullOutcome> {
     let src = Script(Arc::new(pages.into_iter().collect()));
-    pull_day(s, src, parse_date(DAY).expect("date"), None, NOON, &mut |_| {}).await
+    pull_day(s, src, &scope(), parse_date(DAY).expect("date"), NOON, &mut |_| {}).await
 }
 
 #[tokio::test]
@@ -76,7 +79,7 @@ async fn r8_null_details_are_stored_and_never_charged() {
     .await
     .expect("pull");
     assert_eq!(out.details, 3);
-    let day = check_day(&s, parse_date(DAY).expect("date"), &ChargedCodes::default()).expect("check");
+    let day = check_day(&s, &state(&s), parse_date(DAY).expect("date"), &ChargedCodes::default()).expect("check");
     assert_eq!((day.totals.need_charge, day.totals.null_details, day.totals.charge_count_sum), (1, 2, 1));
     assert!(day.r6_mismatches.is_empty());
     assert_eq!(day.totals.charges_per_hour[12], 1, "R7: charged at noon Beijing");
@@ -95,8 +98,10 @@ async fn r6_same_detail_twice_in_one_pull_is_kept_once() {
     .await
     .expect("pull");
     assert_eq!(out.duplicates, 1);
-    let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM recon_charge_details", [], |r| r.get(0)).expect("n");
+    let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM recon_day_details", [], |r| r.get(0)).expect("n");
     assert_eq!(n, 1);
+    let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM recon_day_tokens", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 1, "the token seen twice is one row");
 }
 
 #[tokio::test]
@@ -110,7 +115,7 @@ async fn r5_has_next_without_a_new_cursor_or_a_null_token_leaves_the_day_incompl
     .await
     .unwrap_err();
     assert!(matches!(e, ReconError::CursorLoop { cursor: 0, .. }), "{e}");
-    let st = pull_state(&s, DAY, None).expect("state").expect("row");
+    let st = state(&s);
     assert!(!st.complete);
     assert_eq!(st.pages, 1, "the good page stays committed");
     // A null BizToken is a clear error and commits nothing of that page.
@@ -118,7 +123,7 @@ async fn r5_has_next_without_a_new_cursor_or_a_null_token_leaves_the_day_incompl
     let bad = WeChatBillDetail { biz_token: None, ..WeChatBillDetail::default() };
     let e = run(&mut s, vec![(0, page(false, 0, vec![bad]))]).await.unwrap_err();
     assert!(e.to_string().contains("BizToken is null"), "{e}");
-    assert!(!pull_state(&s, DAY, None).expect("state").expect("row").complete);
+    assert!(!state(&s).complete);
 }
 
 #[test]
@@ -128,4 +133,22 @@ fn r5_missing_has_next_page_or_next_cursor_is_an_error_and_null_details_an_empty
     assert!(parse(r#"{"HasNextPage":true,"NextCursor":null}"#).unwrap_err().to_string().contains("NextCursor"));
     let p = parse(r#"{"HasNextPage":false,"NextCursor":null,"WeChatBillDetails":null}"#).expect("last page");
     assert!(!p.has_next && p.details.is_empty());
+}
+
+#[tokio::test]
+async fn r6_seq_is_stored_once_and_read_back_as_it_came() {
+    let mut s = store();
+    let with_seq = |seq: Option<&str>| ChargeDetail { seq: seq.map(str::to_string), ..charged("x", "0") };
+    let details = vec![with_seq(Some("s-1")), with_seq(None), with_seq(Some(""))];
+    run(&mut s, vec![(0, page(false, 0, vec![token("t", Some(3), details)]))]).await.expect("pull");
+    let mut q = s
+        .conn()
+        .prepare(&format!("SELECT seq_key, {} FROM recon_day_details d ORDER BY seq_key", seq_sql("d")))
+        .expect("prepare");
+    let rows: Vec<(String, Option<String>)> =
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
+    assert_eq!(
+        rows,
+        vec![("s-1".into(), Some("s-1".into())), ("~null1".into(), None), ("~null2".into(), Some(String::new()))]
+    );
 }
