@@ -415,7 +415,8 @@ async fn every_error_answer_is_code_and_message_and_the_protocol_table_agrees() 
     for d in &doc {
         // Rows the reference backend answers itself must have been produced above; the
         // upstream pass-through rows (5xx) are produced by the B5 tests.
-        if d.0 < 500 {
+        // CONTRACT_TERMINATED needs a B7 notification first: tests/merchant_b7.rs produces it.
+        if d.0 < 500 && d.1 != "CONTRACT_TERMINATED" {
             assert!(seen.contains(d), "docs/merchant-protocol.md lists {d:?}; no test produced it");
         }
     }
