@@ -73,10 +73,14 @@ impl Store {
 
     fn open_file(p: &Path) -> Result<Connection> {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            create_private_dir(dir).map_err(|e| {
                 crate::Error::invalid_config("store_path", format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        // Stores hold credentials and personal data: owner-only (0600) from the first
+        // byte; SQLite gives its -wal and -shm files the database's permissions.
+        create_private_file(p)
+            .map_err(|e| crate::Error::invalid_config("store_path", format!("cannot create {}: {e}", p.display())))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         Ok(Connection::open_with_flags(p, flags)?)
     }
@@ -115,6 +119,38 @@ impl Store {
     }
 }
 
+/// Creates `dir` (and its parents) owner-only (0700) where it does not exist yet.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Creates `p` owner-only (0600) if it does not exist; an existing file is left as is.
+pub fn create_private_file(p: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(p).map(drop)
+}
+
+/// Writes a new file owner-only (0600): keys, credentials, configurations with secrets.
+pub fn write_private(p: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(p)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +166,13 @@ mod tests {
         }
         let s = Store::open(&path).expect("reopen");
         assert_eq!(s.kv_get("a").expect("get").as_deref(), Some("2"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.path().join("sub/t.db")), 0o600, "S3: store owner-only");
+            assert_eq!(mode(&dir.path().join("sub")), 0o700);
+        }
         s.kv_delete("a").expect("delete");
         assert_eq!(s.kv_get("a").expect("get"), None);
     }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Secret};
 
+#[cfg(any(feature = "terminal", feature = "merchant"))]
+pub mod auth;
+
 /// A boxed, sendable future: the return type of every async trait method here.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -19,6 +22,22 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub const CODE_ORG_MCH_MISMATCH: &str = "ORG_MCH_MISMATCH";
 /// Backend code: an idempotency key was reused with a different request body.
 pub const CODE_IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+/// Backend code (S2): a field is missing, malformed, out of bounds or not JSON at all.
+pub const CODE_PARAM_ERROR: &str = "PARAM_ERROR";
+/// Backend code: no such payment (for this device), or no such path.
+pub const CODE_NOT_FOUND: &str = "NOT_FOUND";
+/// Backend code (S2): the device may not act for this organisation or device id.
+pub const CODE_FORBIDDEN: &str = "FORBIDDEN";
+/// Backend code: the order number is already used by another payment.
+pub const CODE_ORDER_NO_USED: &str = "ORDER_NO_USED";
+/// Backend codes of the transport limits (S3).
+pub const CODE_METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+pub const CODE_PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+pub const CODE_URI_TOO_LONG: &str = "URI_TOO_LONG";
+pub const CODE_UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+pub const CODE_HEADERS_TOO_LARGE: &str = "HEADERS_TOO_LARGE";
+pub const CODE_RATELIMIT_EXCEEDED: &str = "RATELIMIT_EXCEEDED";
+pub const CODE_REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
 
 /// `POST /facepay/v1/authinfo` request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

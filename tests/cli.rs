@@ -85,3 +85,37 @@ fn deduct_with_a_bad_order_number_records_no_payment() {
     };
     assert_eq!(payments, 0, "a refused deduction left a payment for `backend serve` to resume");
 }
+
+/// A full disk (`/dev/full`) or a closed pipe on stdout ends the command with a one-line
+/// error and exit 1 — never a panic (exit 101, backtrace).
+#[test]
+fn a_closed_or_full_stdout_is_a_one_line_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("t.json");
+    let t = facepay::terminal::config::TerminalConfig::example("d", "http://127.0.0.1:1");
+    std::fs::write(&cfg, serde_json::to_string(&t).expect("json")).expect("write");
+    let args = ["check-config", cfg.to_str().expect("utf8")];
+    let check = |out: std::process::Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
+        assert!(
+            err.starts_with("facepay: error: cannot write to stdout") && !err.contains("panicked"),
+            "{what}: {err}"
+        );
+    };
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(env!("CARGO_BIN_EXE_facepay")).args(args).stdout(full).output().expect("run");
+        check(out, "/dev/full");
+    }
+    // A pipe whose reading end is already closed: every write is EPIPE.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] is the read end we own; closing it once.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is a fresh descriptor we own; the File takes it over.
+    let write_end = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+    let out = Command::new(env!("CARGO_BIN_EXE_facepay")).args(args).stdout(write_end).output().expect("run");
+    check(out, "closed pipe");
+}

@@ -4,7 +4,8 @@
 //! fault "sent twice", changes nothing and asks nothing upstream); a deduction for a user
 //! known to be terminated is refused before it is sent (403 CONTRACT_TERMINATED, no
 //! request reaches WeChat Pay), while a user whose state is not known pays; bad
-//! notifications are refused with a clear status and change nothing.
+//! notifications are refused with a clear status and change nothing. The terminal is an
+//! enrolled device signing its requests (S1); notifications are signed by WeChat Pay.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +25,12 @@ struct Fx {
     mock: Arc<MockState>,
     backend: Arc<Backend>,
     url: String,
+    credential: facepay::Secret,
     _dir: tempfile::TempDir,
 }
+
+/// The engine's (and so the gate's) manual wall clock.
+const NOW: u64 = 1_800_000_000;
 
 async fn fx(mode: KeyMode, apiv3_override: Option<&str>) -> Fx {
     fx_with(mode, apiv3_override, None).await
@@ -58,21 +63,18 @@ async fn fx_with(mode: KeyMode, apiv3_override: Option<&str>, orgs: Option<&str>
     }
     let cfg = BackendConfig::load(&path).expect("config");
     let client = Arc::new(cfg.client().expect("client"));
-    let engine = Engine::open(
-        &StorePath::Memory,
-        client.clone(),
-        Arc::new(ManualClock::at_unix_s(1_800_000_000)),
-        cfg.deduction_params(),
-    )
-    .expect("engine");
+    let engine =
+        Engine::open(&StorePath::Memory, client.clone(), Arc::new(ManualClock::at_unix_s(NOW)), cfg.deduction_params())
+            .expect("engine");
     let notify_path = cfg.notify_path.clone();
     let backend = Backend::new(cfg, client, engine);
+    let credential = backend.devices().add("d1", ORGANIZATION, None, NOW).expect("enrol d1");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(backend.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     mock.set_notify_url(&format!("http://{addr}{notify_path}"));
-    Fx { mock, backend, url: format!("http://{addr}"), _dir: dir }
+    Fx { mock, backend, url: format!("http://{addr}"), credential, _dir: dir }
 }
 
 impl Fx {
@@ -93,15 +95,32 @@ impl Fx {
         }
         rb.send().await.expect("answer").status().as_u16()
     }
+    /// A payment submission of device d1, signed (S1).
+    async fn submit(&self, body: &serde_json::Value) -> reqwest::Response {
+        use facepay::wire::auth;
+        let bytes = body.to_string().into_bytes();
+        let a = auth::authorization(
+            &self.credential,
+            "d1",
+            "POST",
+            "/facepay/v1/payments",
+            &bytes,
+            NOW,
+            &auth::new_nonce(),
+        );
+        reqwest::Client::new()
+            .post(format!("{}/facepay/v1/payments", self.url))
+            .header("authorization", a)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("answer")
+    }
     async fn pay(&self, key: &str, out_user_id: &str) -> (u16, serde_json::Value) {
         let body = serde_json::json!({"idempotency_key": key, "face_token": format!("ft-{key}"), "user_id": "u",
             "out_user_id": out_user_id, "amount_fen": 700, "organization_id": ORGANIZATION, "device_id": "d1"});
-        let r = reqwest::Client::new()
-            .post(format!("{}/facepay/v1/payments", self.url))
-            .json(&body)
-            .send()
-            .await
-            .expect("answer");
+        let r = self.submit(&body).await;
         (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
     }
 }
@@ -156,7 +175,7 @@ async fn b7_a_terminated_user_is_refused_before_sending() {
     // own state, not a refusal.
     let again = serde_json::json!({"idempotency_key": "early", "face_token": "ft-early", "user_id": "u",
         "out_user_id": "ou1", "amount_fen": 700, "organization_id": ORGANIZATION, "device_id": "d1"});
-    let r = reqwest::Client::new().post(format!("{}/facepay/v1/payments", f.url)).json(&again).send().await.expect("a");
+    let r = f.submit(&again).await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<serde_json::Value>().await.expect("json")["payment_id"], st.payment_id.as_str());
     // A state not known is no reason to refuse.
@@ -207,8 +226,7 @@ async fn t3_5_the_organisations_query_admits_an_unlisted_organisation_once_cache
     assert_eq!(f.upstream("/v3/offlinefacemch/organizations"), 1, "cached: asked once");
     let body = serde_json::json!({"idempotency_key": "k3", "face_token": "ft-k3", "user_id": "u", "out_user_id": "ou1",
         "amount_fen": 700, "organization_id": "org-of-another", "device_id": "d1"});
-    let r =
-        reqwest::Client::new().post(format!("{}/facepay/v1/payments", f.url)).json(&body).send().await.expect("answer");
+    let r = f.submit(&body).await;
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.json::<serde_json::Value>().await.expect("json")["code"], "ORG_MCH_MISMATCH");
 }

@@ -3,6 +3,7 @@
 //! the backend is killed with SIGKILL at random points and restarted. At the end every
 //! payment is in exactly one final state, the mock's ledger shows no order or payment
 //! charged twice, every PAID payment has exactly one charge and no FAILED one has any.
+//! The terminal side is an enrolled device signing every request (SPEC S1).
 //! Mid-run, WeChat Pay sends a `FACEPAY.USER_STATE_CHANGE` twice (B7) while the backend is
 //! being killed: the deliveries that fail are sent again, as WeChat Pay does, and the
 //! contract state ends applied exactly once.
@@ -13,8 +14,41 @@ use std::time::{Duration, Instant};
 
 use facepay::sim::wechatpay::{self, KeyMode};
 use facepay::sim::wechatpay_fixture::{self, parse_step, ORGANIZATION};
-use facepay::wire::{PaymentState, PaymentStatus};
+use facepay::wire::{auth, PaymentState, PaymentStatus};
+use facepay::Secret;
 use rand::{Rng, SeedableRng};
+
+/// Enrols device `d1` through the CLI, as an operator does (S1).
+fn enrol(config: &std::path::Path) -> Secret {
+    let out = Command::new(env!("CARGO_BIN_EXE_facepay"))
+        .args(["backend", "devices", "--config"])
+        .arg(config)
+        .args(["add", "--device-id", "d1", "--organization", ORGANIZATION])
+        .output()
+        .expect("enrol");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    Secret::new(v["device_credential"].as_str().expect("credential"))
+}
+
+/// A request of device `d1`, signed now.
+fn signed(
+    http: &reqwest::Client,
+    cred: &Secret,
+    method: reqwest::Method,
+    url: &str,
+    body: &[u8],
+) -> reqwest::RequestBuilder {
+    let u = reqwest::Url::parse(url).expect("url");
+    let now = facepay::clock::unix_s(std::time::SystemTime::now());
+    let a = auth::authorization(cred, "d1", method.as_str(), u.path(), body, now, &auth::new_nonce());
+    let rb = http.request(method, u).header("authorization", a);
+    if body.is_empty() {
+        rb
+    } else {
+        rb.header("content-type", "application/json").body(body.to_vec())
+    }
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -64,9 +98,12 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
     std::fs::write(
         &cfg_path,
         cfg.replace("\"retry_delay_ms_per_s\": 1000", "\"retry_delay_ms_per_s\": 20")
-            .replace("\"timeout_ms\": 1000", "\"timeout_ms\": 300"),
+            .replace("\"timeout_ms\": 1000", "\"timeout_ms\": 300")
+            // One device submits and polls 200 payments as fast as it can: no rate limit here.
+            .replace("\"plain_http\": true", "\"plain_http\": true, \"rate_per_s\": 100000, \"rate_burst\": 100000"),
     )
     .expect("config");
+    let cred = enrol(&cfg_path);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut expected = HashMap::new();
     for i in 0..200 {
@@ -106,7 +143,8 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
             "idempotency_key": format!("key-{}", codes[i]), "face_token": codes[i], "user_id": "u", "out_user_id": "ou",
             "amount_fen": 800, "organization_id": ORGANIZATION, "device_id": "d1",
         });
-        match http.post(format!("{base}/payments")).json(&body).send().await {
+        let bytes = body.to_string().into_bytes();
+        match signed(&http, &cred, reqwest::Method::POST, &format!("{base}/payments"), &bytes).send().await {
             Ok(r) if r.status().is_success() => {
                 let st: PaymentStatus = r.json().await.expect("status body");
                 if let Some(prev) = ids.insert(codes[i].clone(), st.payment_id.clone()) {
@@ -144,7 +182,9 @@ async fn b5_kill9_during_200_deductions_loses_nothing_and_charges_nothing_twice(
             if states.contains_key(code) {
                 continue;
             }
-            if let Ok(r) = http.get(format!("{base}/payments/{id}")).send().await {
+            if let Ok(r) =
+                signed(&http, &cred, reqwest::Method::GET, &format!("{base}/payments/{id}"), b"").send().await
+            {
                 if let Ok(st) = r.json::<PaymentStatus>().await {
                     if st.state.is_final() {
                         states.insert(code.clone(), st.state);

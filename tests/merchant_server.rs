@@ -2,7 +2,8 @@
 //! docs/merchant-protocol.md) in front of the mock WeChat Pay: T3.5 (an organisation of
 //! another merchant → 400 ORG_MCH_MISMATCH, no upstream call), the authinfo cache (B3
 //! has no TTL: ours), payments by idempotency key (same key → same payment; other body →
-//! 409), and the payment reaching PAID through the B5 engine.
+//! 409), and the payment reaching PAID through the B5 engine. Every request is signed by
+//! an enrolled device (S1; the refusals are in `tests/link_security.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +17,23 @@ use facepay::merchant::server::{router, Backend};
 use facepay::sim::wechatpay::{self, KeyMode};
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
 use facepay::store::StorePath;
+use facepay::wire::auth;
+use facepay::Secret;
 use tower::ServiceExt;
 
+const NOW: u64 = 1_800_000_000;
+static CREDENTIAL: std::sync::OnceLock<Secret> = std::sync::OnceLock::new();
+
 async fn call(app: &axum::Router, method: &str, uri: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
-    let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-    let req = if method == "GET" { req.body(Body::empty()) } else { req.body(Body::from(body.to_string())) }
+    let bytes = if method == "GET" { Vec::new() } else { body.to_string().into_bytes() };
+    let cred = CREDENTIAL.get().expect("enrolled");
+    let a = auth::authorization(cred, "d1", method, uri, &bytes, NOW, &auth::new_nonce());
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("authorization", a)
+        .body(Body::from(bytes))
         .expect("request");
     let resp = app.clone().oneshot(req).await.expect("answer");
     let status = resp.status();
@@ -41,16 +54,17 @@ async fn t3_5_b3_b5_reference_backend_protocol() {
     )
     .expect("fixture");
     wechatpay::serve(mock.clone(), port).await.expect("serve");
-    let cfg = BackendConfig::load(&dir.path().join("backend.json")).expect("config");
+    let mut cfg = BackendConfig::load(&dir.path().join("backend.json")).expect("config");
+    // The manual clock never refills the rate bucket; this test polls many times.
+    cfg.link.rate_burst = 100_000;
     let client = Arc::new(cfg.client().expect("client"));
-    let engine = Engine::open(
-        &StorePath::Memory,
-        client.clone(),
-        Arc::new(ManualClock::at_unix_s(1_800_000_000)),
-        cfg.deduction_params(),
-    )
-    .expect("engine");
-    let app = router(Backend::new(cfg, client, engine));
+    let engine =
+        Engine::open(&StorePath::Memory, client.clone(), Arc::new(ManualClock::at_unix_s(NOW)), cfg.deduction_params())
+            .expect("engine");
+    let backend = Backend::new(cfg, client, engine);
+    let cred = backend.devices().add("d1", ORGANIZATION, None, NOW).expect("enrol");
+    CREDENTIAL.set(cred).expect("once");
+    let app = router(backend);
 
     // T3.5: refused locally, WeChat Pay never asked.
     let before = *mock.requests.lock();

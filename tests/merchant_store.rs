@@ -3,7 +3,8 @@
 //! payments submitted to the running server and operator commands alongside): every
 //! payment ends, each is charged exactly once, and no process fails with "database is
 //! locked". Then the operator verbs (`backend payments`, `user show|terminate`,
-//! `repayment-url`) against the same store.
+//! `repayment-url`) against the same store. The server's terminal is enrolled (while the
+//! deductions run) and signs its requests (S1).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +18,27 @@ fn free_port() -> u16 {
 
 fn facepay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_facepay"))
+}
+
+/// A request of device `d`, signed now (S1).
+fn signed(
+    http: &reqwest::Client,
+    cred: &facepay::Secret,
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    use facepay::wire::auth;
+    let u = reqwest::Url::parse(url).expect("url");
+    let now = facepay::clock::unix_s(std::time::SystemTime::now());
+    let a = auth::authorization(cred, "d", method, u.path(), &body, now, &auth::new_nonce());
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let rb = http.request(m, u).header("authorization", a);
+    if body.is_empty() {
+        rb
+    } else {
+        rb.header("content-type", "application/json").body(body)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,12 +90,25 @@ async fn b5_sixteen_deduct_processes_and_serve_share_one_store() {
         assert!(Instant::now() < up, "backend did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Meanwhile the server takes payments and an operator lists them.
+    // Meanwhile an operator enrols the terminal, the server takes its payments and an
+    // operator lists them.
+    let enrol = facepay()
+        .args(["backend", "devices", "--config"])
+        .arg(&cfg_path)
+        .args(["add", "--device-id", "d", "--organization", ORGANIZATION])
+        .output()
+        .expect("enrol");
+    assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&enrol.stdout).expect("json");
+    let cred = facepay::Secret::new(v["device_credential"].as_str().expect("credential"));
     let mut ids = Vec::new();
     for i in 0..16 {
         let body = serde_json::json!({"idempotency_key": format!("srv{i}"), "face_token": format!("srv{i:02}"),
             "user_id": "u", "out_user_id": "ou", "amount_fen": 200, "organization_id": ORGANIZATION, "device_id": "d"});
-        let r = http.post(format!("{base}/payments")).json(&body).send().await.expect("submit");
+        let r = signed(&http, &cred, "POST", &format!("{base}/payments"), body.to_string().into_bytes())
+            .send()
+            .await
+            .expect("submit");
         assert!(r.status().is_success(), "{}", r.status());
         ids.push(r.json::<serde_json::Value>().await.expect("json")["payment_id"].as_str().expect("id").to_string());
     }
@@ -95,8 +130,13 @@ async fn b5_sixteen_deduct_processes_and_serve_share_one_store() {
     let deadline = Instant::now() + Duration::from_secs(60);
     for id in &ids {
         loop {
-            let s: serde_json::Value =
-                http.get(format!("{base}/payments/{id}")).send().await.expect("status").json().await.expect("json");
+            let s: serde_json::Value = signed(&http, &cred, "GET", &format!("{base}/payments/{id}"), Vec::new())
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("json");
             if s["state"] == "PAID" {
                 break;
             }

@@ -3,7 +3,6 @@
 //! `Dispatchers.IO` or its executor); every answer comes within the engine's deadlines.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jni::objects::{JClass, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlong};
@@ -82,7 +81,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
         let deps = if simulated_backend {
             crate::sim_natives::simulated_backend(&cfg, service)?
         } else {
-            let http = Arc::new(HttpBackend::new(&cfg.backend_url, Duration::from_millis(cfg.timing.call_timeout_ms))?);
+            // S1, S3: signed with the device credential, HTTPS pinned to the configured CA.
+            let http = Arc::new(HttpBackend::from_config(&cfg, Arc::new(facepay::clock::SystemClock))?);
             Deps::new(service, http.clone(), http)
         };
         let term = Terminal::start(cfg, deps)?;

@@ -97,6 +97,9 @@ pub struct BackendConfig {
     /// Where `backend serve` receives WeChat Pay notifications (B7).
     #[serde(default = "default_notify_path")]
     pub notify_path: String,
+    /// The terminal link: TLS, limits, device amount default (S1–S3).
+    #[serde(default)]
+    pub link: super::link_config::LinkConfig,
 }
 
 fn default_device_ip() -> String {
@@ -138,6 +141,40 @@ impl BackendConfig {
         Ok(c)
     }
 
+    /// Values that parse but cannot work, refused at start naming the field (S3, and
+    /// careless configurations that would fail every request).
+    fn validate_values(&self) -> Result<(), MerchantError> {
+        let bad = |f: &str, why: &str| Err(MerchantError::Config(format!("{f}: {why}")));
+        match reqwest::Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => return bad("base_url", "must be an http(s) URL with a host"),
+        }
+        if self.timeout_ms == 0 {
+            return bad("timeout_ms", "must be greater than 0");
+        }
+        if self.authinfo_ttl_s == 0 {
+            return bad("authinfo_ttl_s", "must be greater than 0");
+        }
+        let text_ok = |v: &str| crate::config::check_field("value", v).is_ok();
+        for (f, v) in
+            [("merchant_serial_no", &self.merchant_serial_no), ("sp_appid", &self.sp_appid), ("listen", &self.listen)]
+        {
+            if !text_ok(v) {
+                return bad(f, "must be non-empty, at most 256 bytes, without control characters");
+            }
+        }
+        if self.merchant_key_file.as_os_str().is_empty() {
+            return bad("merchant_key_file", "must not be empty");
+        }
+        if self.db_path.as_os_str().is_empty() {
+            return bad("db_path", "must not be empty");
+        }
+        if !self.organizations.iter().all(|o| text_ok(o)) {
+            return bad("organizations", "every organisation id must be non-empty, without control characters");
+        }
+        self.link.validate()
+    }
+
     pub fn validate(&self) -> Result<(), MerchantError> {
         for (name, id) in [("mch_id", &self.mch_id), ("sub_mchid", &self.sub_mchid)] {
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
@@ -160,7 +197,7 @@ impl BackendConfig {
         if !self.notify_path.starts_with('/') || self.notify_path.starts_with("/facepay/v1/payments") {
             return Err(MerchantError::Config("notify_path must be a path of its own starting with /".into()));
         }
-        Ok(())
+        self.validate_values()
     }
 
     /// T3.5: an organisation of another merchant is a configuration error, not a retry.

@@ -92,6 +92,8 @@ impl Engine {
     ) -> Result<Arc<Self>, MerchantError> {
         let store = Store::open(path)?;
         schema::ensure(&store)?;
+        // Erased credentials (see `finish`) are overwritten on disk, not just unlinked.
+        store.conn().execute_batch("PRAGMA secure_delete = ON;")?;
         Ok(Arc::new(Engine {
             store: Mutex::new(store),
             client,
@@ -154,7 +156,7 @@ impl Engine {
             )
             .optional()?;
         if let Some((id, stored, state)) = existing {
-            if stored != body {
+            if stored != body && stored != erased_form(req)? {
                 return Err(MerchantError::Api {
                     status: 409,
                     code: "IDEMPOTENCY_KEY_REUSED".into(),
@@ -371,11 +373,31 @@ impl Engine {
         if let Some(r) = &reason {
             tracing::warn!(payment_id, reason = %r, "payment failed: operator attention");
         }
-        self.store.lock().conn().execute(
-            "UPDATE mch_payments SET state = ?2, reason = ?3 WHERE payment_id = ?1",
-            params![payment_id, s, reason],
+        // The credential is single-use: erased in the statement that makes the payment
+        // final (as the terminal's outbox does), leaving only its hash for idempotency.
+        let st = self.store.lock();
+        let body: String =
+            st.conn()
+                .query_row("SELECT request FROM mch_payments WHERE payment_id = ?1", [payment_id], |r| r.get(0))?;
+        let erased = erased_form(&serde_json::from_str(&body)?)?;
+        st.conn().execute(
+            "UPDATE mch_payments SET state = ?2, reason = ?3, request = ?4 WHERE payment_id = ?1",
+            params![payment_id, s, reason, erased],
         )?;
         Ok(s)
+    }
+
+    /// The device that submitted a payment (S2: a device reads only its own).
+    pub fn owner(&self, payment_id: &str) -> Result<Option<String>, MerchantError> {
+        let st = self.store.lock();
+        let body: Option<String> = st
+            .conn()
+            .query_row("SELECT request FROM mch_payments WHERE payment_id = ?1", [payment_id], |r| r.get(0))
+            .optional()?;
+        Ok(match body {
+            Some(b) => Some(serde_json::from_str::<PaymentRequest>(&b)?.device_id),
+            None => None,
+        })
     }
 
     /// Uses `out_trade_no` as the first order number of a payment not started yet.
@@ -383,11 +405,41 @@ impl Engine {
         if !crate::config::is_out_trade_no(out_trade_no) {
             return Err(MerchantError::Config("out_trade_no: 1-32 characters of [A-Za-z0-9_-|*]".into()));
         }
+        if self.order_no_used(out_trade_no, payment_id)? {
+            return Err(MerchantError::Config(format!(
+                "out_trade_no {out_trade_no} is already used by another payment ({})",
+                crate::wire::CODE_ORDER_NO_USED
+            )));
+        }
         self.store.lock().conn().execute(
             "UPDATE mch_payments SET first_order = ?2 WHERE payment_id = ?1 AND orders = 0",
             params![payment_id, out_trade_no],
         )?;
         Ok(())
+    }
+
+    /// The payment recorded under an idempotency key, if any.
+    pub fn payment_for_key(&self, idempotency_key: &str) -> Result<Option<String>, MerchantError> {
+        let st = self.store.lock();
+        Ok(st
+            .conn()
+            .query_row("SELECT payment_id FROM mch_payments WHERE idempotency_key = ?1", [idempotency_key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// True when another payment already holds `out_trade_no` (as an order or as its
+    /// chosen first order): one order number never names two payments.
+    pub fn order_no_used(&self, out_trade_no: &str, payment_id: &str) -> Result<bool, MerchantError> {
+        let st = self.store.lock();
+        let n: i64 = st.conn().query_row(
+            "SELECT (SELECT COUNT(*) FROM mch_orders WHERE out_trade_no = ?1 AND payment_id != ?2)
+                  + (SELECT COUNT(*) FROM mch_payments WHERE first_order = ?1 AND payment_id != ?2)",
+            params![out_trade_no, payment_id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     fn new_order(&self, payment_id: &str, orders: u32) -> Result<String, MerchantError> {
@@ -506,6 +558,20 @@ fn classify(r: Result<Answered<Transaction>, MerchantError>) -> (Outcome, Attemp
         }
         Err(e) => (classify_outcome(Err(e)), AttemptInfo::default()),
     }
+}
+
+/// A request as stored once its payment is final: the credential replaced by its SHA-256
+/// (so a late resubmission of the same body still finds the same payment).
+fn erased_form(req: &PaymentRequest) -> Result<String, MerchantError> {
+    use sha2::Digest;
+    let t = req.face_token.expose();
+    let hashed = if t.starts_with("erased:sha256:") {
+        t.to_string()
+    } else {
+        format!("erased:sha256:{}", hex::encode(sha2::Sha256::digest(t.as_bytes())))
+    };
+    let r = PaymentRequest { face_token: Secret::new(hashed), ..req.clone() };
+    Ok(serde_json::to_string(&r)?)
 }
 
 /// Maps a deduction answer onto the B5 table.

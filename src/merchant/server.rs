@@ -11,7 +11,10 @@
 //! `notify_path` it receives `FACEPAY.USER_STATE_CHANGE` (B7): verified with the platform
 //! keys, decrypted with the APIv3 key, applied once per notification id; a refusal answers
 //! `{code: FAIL}` with a 4xx/5xx so that WeChat Pay sends it again, and is logged without
-//! personal data.
+//! personal data. Every terminal route sits behind the gate of `link_auth` (S1–S4: a
+//! signed request of an enrolled device, bounded, rate-limited), answers only within the
+//! device's own organisation and payments (S2), checks every field (`link_checks`), and
+//! speaks `{code, message}` on every non-2xx answer, fallbacks included.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,24 +29,32 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Json, Router};
 use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
 
 use super::client::WechatPayClient;
 use super::config::BackendConfig;
 use super::contracts::{self, ContractRecord, CODE_CONTRACT_TERMINATED, STATE_TERMINATED};
+use super::devices::Registry;
 use super::engine::Engine;
+use super::link_auth::{error_answer, gate, AuthedDevice, Gate, VerifiedBody};
+use super::link_checks::{check_authinfo, check_payment};
 use super::models::AuthInfoCall;
 use super::notify::{self, NotifyError};
 use super::sign::{self, ResponseSignature};
 use super::MerchantError;
 use crate::error::Secret;
+use crate::store::StorePath;
 use crate::wire::{
-    AuthInfoGrant, AuthInfoRequest, ErrorBody, PaymentRequest, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH,
+    AuthInfoGrant, AuthInfoRequest, PaymentRequest, CODE_FORBIDDEN, CODE_IDEMPOTENCY_KEY_REUSED,
+    CODE_METHOD_NOT_ALLOWED, CODE_NOT_FOUND, CODE_ORG_MCH_MISMATCH, CODE_PARAM_ERROR,
 };
 
 pub struct Backend {
     pub cfg: BackendConfig,
     pub client: Arc<WechatPayClient>,
     pub engine: Arc<Engine>,
+    /// S1: enrolled devices and the gate in front of every terminal route.
+    pub gate: Arc<Gate>,
     cache: Mutex<HashMap<(String, String), (Secret, Instant)>>,
     /// T3.5 answers of the organisations query: organisation → (belongs, when asked).
     orgs: Mutex<HashMap<String, (bool, Instant)>>,
@@ -53,8 +64,34 @@ pub struct Backend {
 const ORG_CACHE: Duration = Duration::from_secs(3600);
 
 impl Backend {
+    /// A backend whose device registry is in memory and empty (tests enrol through
+    /// [`Backend::devices`]); every unenrolled request is refused.
     pub fn new(cfg: BackendConfig, client: Arc<WechatPayClient>, engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Backend { cfg, client, engine, cache: Mutex::new(HashMap::new()), orgs: Mutex::new(HashMap::new()) })
+        let registry = Arc::new(Registry::open(&StorePath::Memory).expect("in-memory SQLite opens"));
+        Self::with_devices(cfg, client, engine, registry)
+    }
+
+    /// A backend checking terminals against `registry` (S1).
+    pub fn with_devices(
+        cfg: BackendConfig,
+        client: Arc<WechatPayClient>,
+        engine: Arc<Engine>,
+        registry: Arc<Registry>,
+    ) -> Arc<Self> {
+        let gate = Gate::new(registry, engine.clock().clone(), cfg.link.clone());
+        Arc::new(Backend {
+            cfg,
+            client,
+            engine,
+            gate,
+            cache: Mutex::new(HashMap::new()),
+            orgs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The enrolled devices (S1).
+    pub fn devices(&self) -> &Registry {
+        &self.gate.registry
     }
 
     /// T3.5: the configured list decides; with `query_organizations` an organisation not
@@ -173,7 +210,7 @@ impl From<MerchantError> for NotificationRefused {
 }
 
 fn err(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(ErrorBody { code: code.into(), message })).into_response()
+    error_answer(status, code, message)
 }
 
 fn map_err(e: MerchantError) -> Response {
@@ -183,11 +220,62 @@ fn map_err(e: MerchantError) -> Response {
             err(StatusCode::CONFLICT, CODE_IDEMPOTENCY_KEY_REUSED, "same key, other payment".into())
         }
         MerchantError::Api { code, .. } => err(StatusCode::BAD_GATEWAY, &code, "WeChat Pay refused the call".into()),
-        other => err(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", other.to_string()),
+        other => {
+            tracing::warn!(error = %other, "upstream or store trouble");
+            err(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again later".into())
+        }
     }
 }
 
-async fn h_authinfo(State(b): State<Arc<Backend>>, Json(req): Json<AuthInfoRequest>) -> Response {
+/// A refusal of a handler (S4: logged with device, code and request id, nothing else).
+fn refused(dev: &AuthedDevice, status: StatusCode, code: &str, message: String) -> Response {
+    tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code, status = status.as_u16(), "request refused");
+    err(status, code, message)
+}
+
+/// The body as JSON, or `PARAM_ERROR` (never the framework's text/plain rejection).
+fn parse<T: DeserializeOwned>(dev: &AuthedDevice, body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a field is missing or has the wrong type",
+            _ => "the body is not valid JSON",
+        };
+        Box::new(refused(dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, what.into()))
+    })
+}
+
+/// The device's organisation, after T3.5 (S2).
+async fn scope(b: &Backend, dev: &AuthedDevice, device_id: &str, org: &str) -> Result<(), Box<Response>> {
+    if let Err(e) = b.check_organization(org).await {
+        tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code = CODE_ORG_MCH_MISMATCH, "request refused");
+        return Err(Box::new(map_err(e)));
+    }
+    if device_id != dev.device.device_id || org != dev.device.organization_id {
+        return Err(Box::new(refused(
+            dev,
+            StatusCode::FORBIDDEN,
+            CODE_FORBIDDEN,
+            "a device acts only with its own device_id and organisation".into(),
+        )));
+    }
+    Ok(())
+}
+
+async fn h_authinfo(
+    State(b): State<Arc<Backend>>,
+    Extension(dev): Extension<AuthedDevice>,
+    Extension(VerifiedBody(body)): Extension<VerifiedBody>,
+) -> Response {
+    let req: AuthInfoRequest = match parse(&dev, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if let Err(m) = check_authinfo(&req) {
+        return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
+    }
+    if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id).await {
+        return *r;
+    }
     match b.authinfo(&req).await {
         Ok(g) => Json(g).into_response(),
         Err(e) => map_err(e),
@@ -197,13 +285,19 @@ async fn h_authinfo(State(b): State<Arc<Backend>>, Json(req): Json<AuthInfoReque
 async fn h_pay(
     State(b): State<Arc<Backend>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Json(req): Json<PaymentRequest>,
+    Extension(dev): Extension<AuthedDevice>,
+    Extension(VerifiedBody(body)): Extension<VerifiedBody>,
 ) -> Response {
-    if let Err(e) = b.check_organization(&req.organization_id).await {
-        return map_err(e);
+    let req: PaymentRequest = match parse(&dev, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let max = dev.device.max_amount_fen.unwrap_or(b.cfg.link.max_amount_fen);
+    if let Err(m) = check_payment(&req, max) {
+        return refused(&dev, StatusCode::BAD_REQUEST, CODE_PARAM_ERROR, m);
     }
-    if req.amount_fen == 0 {
-        return err(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "amount_fen must be positive".into());
+    if let Err(r) = scope(&b, &dev, &req.device_id, &req.organization_id).await {
+        return *r;
     }
     // A payment already recorded answers its own state (a terminal resending after a lost
     // answer must learn PAID, not a refusal); only a new one is refused.
@@ -213,15 +307,24 @@ async fn h_pay(
     };
     match b.terminated(&req.organization_id, &req.out_user_id).map(|t| t && !known) {
         Ok(true) => {
-            tracing::warn!(organization_id = %req.organization_id, "payment refused: the user's contract is terminated (B7)");
-            return err(StatusCode::FORBIDDEN, CODE_CONTRACT_TERMINATED, "the user's contract is terminated".into());
+            return refused(
+                &dev,
+                StatusCode::FORBIDDEN,
+                CODE_CONTRACT_TERMINATED,
+                "the user's contract is terminated (B7)".into(),
+            );
         }
         Ok(false) => {}
         Err(e) => return map_err(e),
     }
     match b.engine.submit_from(&req, peer.map(|p| p.0 .0.ip())) {
         Ok(s) => Json(s).into_response(),
-        Err(e) => map_err(e),
+        Err(e) => {
+            if matches!(e, MerchantError::Api { status: 409, .. }) {
+                tracing::warn!(request_id = %dev.request_id, device_id = %dev.device.device_id, code = CODE_IDEMPOTENCY_KEY_REUSED, "request refused");
+            }
+            map_err(e)
+        }
     }
 }
 
@@ -234,14 +337,24 @@ struct StatusAnswer {
     debt_state: Option<String>,
 }
 
-async fn h_status(State(b): State<Arc<Backend>>, Path(id): Path<String>) -> Response {
+async fn h_status(
+    State(b): State<Arc<Backend>>,
+    Extension(dev): Extension<AuthedDevice>,
+    Path(id): Path<String>,
+) -> Response {
+    // S2: another device's payment is as unknown as a payment that does not exist.
+    match b.engine.owner(&id) {
+        Ok(Some(owner)) if owner == dev.device.device_id => {}
+        Ok(_) => return refused(&dev, StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such payment".into()),
+        Err(e) => return map_err(e),
+    }
     match b.engine.details(&id) {
         Ok(Some(d)) => Json(StatusAnswer {
             status: crate::wire::PaymentStatus { payment_id: d.payment_id, state: d.state },
             debt_state: d.debt_state,
         })
         .into_response(),
-        Ok(None) => err(StatusCode::NOT_FOUND, "NO_SUCH_PAYMENT", "no such payment".into()),
+        Ok(None) => refused(&dev, StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such payment".into()),
         Err(e) => map_err(e),
     }
 }
@@ -276,14 +389,57 @@ async fn h_notify(State(b): State<Arc<Backend>>, headers: HeaderMap, body: Bytes
     }
 }
 
-pub fn router(b: Arc<Backend>) -> Router {
-    let notify_path = b.cfg.notify_path.clone();
+async fn h_not_found() -> Response {
+    err(StatusCode::NOT_FOUND, CODE_NOT_FOUND, "no such path".into())
+}
+
+async fn h_method_not_allowed() -> Response {
+    err(StatusCode::METHOD_NOT_ALLOWED, CODE_METHOD_NOT_ALLOWED, "method not allowed on this path".into())
+}
+
+/// The terminal routes, each behind the gate (S1–S3).
+pub fn terminal_router(b: Arc<Backend>) -> Router {
     Router::new()
         .route("/facepay/v1/authinfo", post(h_authinfo))
         .route("/facepay/v1/payments", post(h_pay))
         .route("/facepay/v1/payments/{id}", get(h_status))
-        .route(&notify_path, post(h_notify))
+        .route_layer(axum::middleware::from_fn_with_state(b.gate.clone(), gate))
         .with_state(b)
+}
+
+/// The terminal routes with the gate replaced by one that trusts every request as from
+/// `device` (no signature, window, nonce or rate check): for `facepay bench link`'s
+/// "authentication off" figure only, never served (feature `mock`, not `backend serve`).
+#[cfg(feature = "mock")]
+pub fn trusting_router_for_bench(b: Arc<Backend>, device: super::devices::Device) -> Router {
+    let trust = move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let device = device.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            parts.extensions.insert(AuthedDevice { device, request_id: "bench".into() });
+            parts.extensions.insert(VerifiedBody(bytes.clone()));
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
+    };
+    Router::new()
+        .route("/facepay/v1/authinfo", post(h_authinfo))
+        .route("/facepay/v1/payments", post(h_pay))
+        .route("/facepay/v1/payments/{id}", get(h_status))
+        .route_layer(axum::middleware::from_fn(trust))
+        .with_state(b)
+}
+
+/// Every route of the reference backend; unknown paths and methods answer `{code, message}`.
+pub fn router(b: Arc<Backend>) -> Router {
+    // B7: WeChat Pay signs its notifications itself (verified in `notification`): not
+    // behind the terminal gate.
+    let notify = Router::new().route(&b.cfg.notify_path, post(h_notify)).with_state(b.clone());
+    Router::new()
+        .merge(terminal_router(b))
+        .merge(notify)
+        .fallback(h_not_found)
+        .method_not_allowed_fallback(h_method_not_allowed)
 }
 
 /// `facepay backend serve`: loads the config, resumes every open payment (B5 after a
@@ -301,13 +457,26 @@ pub async fn serve(config: &std::path::Path) -> Result<(), MerchantError> {
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| MerchantError::Config(format!("listen {}: {e}", cfg.listen)))?;
+    let registry = Arc::new(Registry::open(&StorePath::File(cfg.db_path.clone()))?);
+    let tls = match &cfg.link.tls {
+        Some(t) => Some(super::listener::tls_acceptor(&t.cert_file, &t.key_file)?),
+        None => None,
+    };
     let resumed = engine.resume_all()?;
-    tracing::info!(resumed, listen = %cfg.listen, "reference backend up");
+    if tls.is_none() {
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        tracing::warn!(
+            listen = %cfg.listen,
+            loopback,
+            "plain HTTP (link.plain_http): only for a loopback listener or behind a TLS-terminating proxy (S3)"
+        );
+    }
+    tracing::info!(resumed, listen = %cfg.listen, tls = tls.is_some(), "reference backend up");
     if cfg.platform.apiv3_key().is_none() {
         tracing::warn!(path = %cfg.notify_path, "platform.apiv3_key is not set: contract notifications (B7) will be refused");
     }
-    let backend = Backend::new(cfg, client, engine);
-    axum::serve(listener, router(backend).into_make_service_with_connect_info::<SocketAddr>())
-        .await
-        .map_err(|e| MerchantError::Config(format!("serve: {e}")))
+    let link = cfg.link.clone();
+    let backend = Backend::with_devices(cfg, client, engine, registry);
+    super::listener::serve(listener, router(backend), link, tls).await;
+    Ok(())
 }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result, Secret};
 use crate::sim::backend::{SimBackend, SimBackendConfig};
 use crate::sim::face_service::{SimConfig, SimFaceService};
 pub use crate::sim::wechatpay_side::WechatPaySide;
+use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
 use crate::terminal::config::TerminalConfig;
 use crate::terminal::engine::{Deps, PayRequest, Terminal};
 use crate::terminal::health::{EngineEvent, Health};
@@ -49,6 +50,26 @@ fn demo_backend(seed: u64, _clock: Arc<VirtualClock>) -> Result<Arc<DemoBackend>
         processing_polls: 1,
         ..SimBackendConfig::default()
     }))
+}
+
+/// One terminal's link: enrolled at the reference backend and signing every request (S1).
+#[cfg(feature = "merchant")]
+fn demo_link(
+    b: &Arc<DemoBackend>,
+    cfg: &TerminalConfig,
+    clock: Arc<VirtualClock>,
+) -> Result<(Arc<dyn AuthInfoSource>, Arc<dyn PaymentBackend>)> {
+    let link = crate::sim::reference_link::ReferenceLink::enrol(b, &cfg.device_id, &cfg.organization_id, clock)?;
+    Ok((link.clone(), link))
+}
+
+#[cfg(not(feature = "merchant"))]
+fn demo_link(
+    b: &Arc<DemoBackend>,
+    _cfg: &TerminalConfig,
+    _clock: Arc<VirtualClock>,
+) -> Result<(Arc<dyn AuthInfoSource>, Arc<dyn PaymentBackend>)> {
+    Ok((b.clone(), b.clone()))
 }
 
 #[cfg(feature = "merchant")]
@@ -213,8 +234,8 @@ pub async fn run(opts: &DemoOptions, progress: &(dyn Fn(u64, u64) + Sync)) -> Re
         });
         let mut cfg = TerminalConfig::example(&format!("pos-{i:02}"), "http://backend.invalid");
         cfg.organization_id = "org-canteen-1".into();
-        let deps =
-            Deps { service: sim.clone(), auth: backend.clone(), payments: backend.clone(), clock: clock.clone() };
+        let (auth, payments) = demo_link(&backend, &cfg, clock.clone())?;
+        let deps = Deps { service: sim.clone(), auth, payments, clock: clock.clone() };
         let engine = Terminal::spawn(cfg, deps)?;
         spawn_event_counter(engine.clone(), tally.clone(), i >= opts.terminals);
         sims.push(sim);

@@ -16,8 +16,12 @@ pub mod demo;
 pub mod face_service;
 #[cfg(all(feature = "recon", feature = "mock"))]
 pub mod faceid;
+#[cfg(all(feature = "sim", feature = "mock", feature = "merchant"))]
+pub mod link_bench;
 #[cfg(feature = "sim")]
 pub mod population;
+#[cfg(all(feature = "sim", feature = "mock", feature = "merchant"))]
+pub mod reference_link;
 #[cfg(all(feature = "sim", feature = "mock", feature = "merchant"))]
 pub mod reference_stack;
 #[cfg(feature = "sim")]

@@ -1,4 +1,5 @@
-//! The demo's merchant side, in process: terminals → the reference backend
+//! The demo's merchant side, in process: enrolled terminals, signing every request
+//! ([`crate::sim::reference_link`]) → the router of the reference backend
 //! ([`crate::merchant::server::Backend`]: authinfo cache and T3.5 check, payments by
 //! idempotency key, the B5 deduction engine) → the mock WeChat Pay (signed and verified,
 //! reached through [`InProcess`] because the demo runs under tokio's paused clock and
@@ -6,7 +7,7 @@
 //! outage) and the counters the demo summary prints, including "charged twice / lost"
 //! computed from the mock's ledger.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +25,7 @@ use crate::merchant::sign::{MerchantSigner, PlatformKeys};
 use crate::sim::backend::SimBackendStats;
 use crate::sim::wechatpay::{self, FaultRates, InProcess, KeyMode, MockConfig, MockState};
 use crate::store::StorePath;
-use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
-use crate::wire::{AuthInfoGrant, AuthInfoRequest, BoxFut, PaymentRequest, PaymentState, PaymentStatus};
+use crate::wire::PaymentState;
 
 pub use crate::sim::wechatpay_side::WechatPaySide as DeductionSummary;
 
@@ -36,6 +36,8 @@ pub struct ReferenceStack {
     latency: (Duration, Duration),
     rng: Mutex<rand::rngs::StdRng>,
     stats: Mutex<SimBackendStats>,
+    router: axum::Router,
+    seen: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 const ORG: &str = "org-canteen-1";
@@ -46,6 +48,15 @@ impl ReferenceStack {
     /// The merchant engine runs on `clock`, the demo's virtual day: its B5 waits and
     /// business days are virtual time like the terminals'.
     pub fn for_demo(seed: u64, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
+        Self::with_link(seed, clock, crate::merchant::link_config::LinkConfig::plain())
+    }
+
+    /// The same stack with these link settings (the link bench lifts the rate limit).
+    pub fn with_link(
+        seed: u64,
+        clock: Arc<dyn Clock>,
+        link: crate::merchant::link_config::LinkConfig,
+    ) -> Result<Arc<Self>> {
         let key = crate::merchant::generate_test_key_pem();
         let signer = MerchantSigner::from_pem(MCH, "DEMOSERIAL", &key)?;
         let mock = MockState::new(MockConfig {
@@ -99,6 +110,7 @@ impl ReferenceStack {
             retry_delay_ms_per_s: 1000,
             business_product_id: 2,
             business_scene_id: 3,
+            link,
             backup_base_url: None,
             device_ip: "127.0.0.1".into(),
             sub_appid: None,
@@ -107,8 +119,11 @@ impl ReferenceStack {
             notify_path: "/facepay/v1/wechatpay/notify".into(),
         };
         let engine = Engine::open(&StorePath::Memory, client.clone(), clock, cfg.deduction_params())?;
+        let backend = Backend::new(cfg, client, engine);
         Ok(Arc::new(ReferenceStack {
-            backend: Backend::new(cfg, client, engine),
+            router: crate::merchant::server::router(backend.clone()),
+            seen: Mutex::new(HashMap::new()),
+            backend,
             mock,
             online: AtomicBool::new(true),
             latency: (Duration::from_millis(20), Duration::from_millis(150)),
@@ -126,7 +141,7 @@ impl ReferenceStack {
     }
 
     /// The terminal-facing hop: refused while offline, then a drawn latency.
-    async fn hop(&self) -> Result<()> {
+    pub(crate) async fn hop(&self) -> Result<()> {
         if !self.online.load(Ordering::SeqCst) {
             self.stats.lock().offline_refusals += 1;
             return Err(Error::Network("backend unreachable".into()));
@@ -167,52 +182,32 @@ impl ReferenceStack {
     }
 }
 
-impl AuthInfoSource for ReferenceStack {
-    fn fetch(&self, req: AuthInfoRequest) -> BoxFut<'_, Result<AuthInfoGrant>> {
-        Box::pin(async move {
-            self.hop().await?;
-            self.stats.lock().authinfo_fetches += 1;
-            Ok(self.backend.authinfo(&req).await?)
-        })
-    }
-}
-
-impl PaymentBackend for ReferenceStack {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
-        Box::pin(async move {
-            self.hop().await?;
-            self.backend.cfg.check_organization(&req.organization_id)?;
-            let (st, created) = self.backend.engine.record(&req)?;
-            {
-                let mut s = self.stats.lock();
-                s.submissions += 1;
-                *s.submissions_per_key.entry(req.idempotency_key.clone()).or_default() += 1;
-                if created {
-                    s.payments_created += 1;
-                    *s.created_per_key.entry(req.idempotency_key.clone()).or_default() += 1;
-                } else {
-                    s.duplicates += 1;
-                }
-            }
-            if !st.state.is_final() {
-                let engine = self.backend.engine.clone();
-                let id = st.payment_id.clone();
-                tokio::spawn(async move {
-                    let _ = engine.drive(&id).await;
-                });
-            }
-            Ok(st)
-        })
+impl ReferenceStack {
+    /// The router `facepay backend serve` runs, for the demo's signed in-process requests.
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
     }
 
-    fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>> {
-        Box::pin(async move {
-            self.hop().await?;
-            self.stats.lock().status_polls += 1;
-            match self.backend.engine.status(&payment_id)? {
-                Some((s, _)) => Ok(s),
-                None => Err(Error::Backend { status: 404, code: "NO_SUCH_PAYMENT".into() }),
-            }
-        })
+    pub(crate) fn count_authinfo(&self) {
+        self.stats.lock().authinfo_fetches += 1;
+    }
+
+    pub(crate) fn count_poll(&self) {
+        self.stats.lock().status_polls += 1;
+    }
+
+    /// A submission answered with `payment_id`: a payment id not seen before for this key
+    /// is a created payment (more than one per key would be a double payment).
+    pub(crate) fn count_submission(&self, key: &str, payment_id: &str) {
+        let created = self.seen.lock().entry(key.to_string()).or_default().insert(payment_id.to_string());
+        let mut s = self.stats.lock();
+        s.submissions += 1;
+        *s.submissions_per_key.entry(key.to_string()).or_default() += 1;
+        if created {
+            s.payments_created += 1;
+            *s.created_per_key.entry(key.to_string()).or_default() += 1;
+        } else {
+            s.duplicates += 1;
+        }
     }
 }

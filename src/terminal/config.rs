@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{check_field, check_positive, MAX_FIELD_LEN};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Secret};
 use crate::store::StorePath;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,13 @@ pub struct TerminalConfig {
     pub store_path: Option<String>,
     /// Base URL of the merchant backend (terminal ↔ backend protocol).
     pub backend_url: String,
+    /// The credential from `facepay backend devices add` (S1); every request is signed
+    /// with it. A secret: never logged, never printed.
+    pub device_credential: Option<Secret>,
+    /// PEM of the backend's CA or certificate: HTTPS trusts it and nothing else (S3).
+    pub backend_ca_pem: Option<String>,
+    /// Plain HTTP to a host other than loopback (behind a TLS-terminating proxy only).
+    pub allow_plain_http: bool,
     pub timing: Timing,
     /// T8 restart window, local time: start hour (inclusive) and end hour (exclusive).
     pub restart_window: (u8, u8),
@@ -100,6 +107,9 @@ impl Default for TerminalConfig {
             proxy: None,
             store_path: None,
             backend_url: String::new(),
+            device_credential: None,
+            backend_ca_pem: None,
+            allow_plain_http: false,
             timing: Timing::default(),
             restart_window: (1, 3),
             utc_offset_minutes: 480,
@@ -148,6 +158,25 @@ impl TerminalConfig {
         check_field("backend_url", &self.backend_url)?;
         if !(self.backend_url.starts_with("http://") || self.backend_url.starts_with("https://")) {
             return Err(Error::invalid_config("backend_url", "must start with http:// or https://"));
+        }
+        if reqwest::Url::parse(&self.backend_url).map_or(true, |u| u.host_str().is_none_or(str::is_empty)) {
+            return Err(Error::invalid_config("backend_url", "must be a URL with a host"));
+        }
+        if let Some(c) = &self.device_credential {
+            if !crate::wire::auth::is_credential(c.expose()) {
+                return Err(Error::invalid_config("device_credential", "not a credential from `devices add`"));
+            }
+        }
+        if let Some(p) = &self.backend_ca_pem {
+            if !p.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(Error::invalid_config("backend_ca_pem", "must be a PEM certificate"));
+            }
+        }
+        if !self.mch_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid_config("mch_id", "must be the merchant's numeric id"));
+        }
+        if self.sub_mch_id.as_deref().is_some_and(|v| !v.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(Error::invalid_config("sub_mch_id", "must be a numeric merchant id"));
         }
         let t = &self.timing;
         for (f, v) in [
@@ -228,6 +257,16 @@ mod tests {
         let mut c = ok.clone();
         c.proxy = Some([("mch_id".to_string(), "1900000100".to_string())].into());
         assert!(c.validate().unwrap_err().to_string().contains("proxy"), "T2.4: no merchant ids in the init map");
+        let mut c = ok.clone();
+        c.mch_id = "abc".into();
+        assert!(c.validate().unwrap_err().to_string().contains("mch_id"));
+        let mut c = ok.clone();
+        c.backend_url = "http://".into();
+        assert!(c.validate().unwrap_err().to_string().contains("backend_url"));
+        let mut c = ok.clone();
+        c.device_credential = Some(crate::error::Secret::new("guessable"));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("device_credential") && !e.contains("guessable"), "{e}");
         let e = TerminalConfig::from_json("{\"nope\":1}").unwrap_err();
         assert_eq!(e.code(), crate::error::ErrorCode::InvalidConfig);
     }

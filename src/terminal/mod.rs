@@ -13,6 +13,7 @@ pub mod face_service;
 pub mod features;
 pub mod health;
 pub mod lifecycle;
+pub mod link_sign;
 pub mod outbox;
 pub mod preview;
 pub mod restart;

@@ -45,6 +45,13 @@ pub enum Cmd {
         #[arg(long)]
         out_trade_no: Option<String>,
     },
+    /// Enrolled terminals (SPEC S1): add (prints the credential once), list, revoke.
+    Devices {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: crate::devices::DevicesCmd,
+    },
     /// List payments (newest first), or those still open after an hour (B5.1).
     Payments {
         #[arg(long)]
@@ -124,6 +131,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         Cmd::Deduct { config, auth_code, amount, out_trade_no } => {
             rt()?.block_on(deduct(config, auth_code, *amount, out_trade_no.as_deref()))
         }
+        Cmd::Devices { config, cmd } => crate::devices::run(config, cmd),
         Cmd::Payments { config, unresolved, limit } => payments(config, *unresolved, *limit),
         Cmd::User { cmd } => rt()?.block_on(user(cmd)),
         Cmd::RepaymentUrl { config, organization_id, out_user_id } => rt()?.block_on(async {
@@ -131,7 +139,7 @@ pub fn run(a: &Args) -> Result<(), String> {
             cfg.check_organization(organization_id).map_err(|e| e.to_string())?;
             let client = cfg.client().map_err(|e| e.to_string())?;
             let a = client.repayment_url(organization_id, out_user_id).await.map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&a).expect("serialize"));
+            crate::out::say(format_args!("{}", serde_json::to_string(&a).expect("serialize")))?;
             Ok(())
         }),
     }
@@ -154,7 +162,7 @@ fn payments(config: &std::path::Path, unresolved: bool, limit: u32) -> Result<()
         engine.recent(limit).map_err(|e| e.to_string())?
     };
     for p in &list {
-        println!("{}", serde_json::to_string(p).expect("serialize"));
+        crate::out::say(format_args!("{}", serde_json::to_string(p).expect("serialize")))?;
     }
     if unresolved && !list.is_empty() {
         eprintln!("{} payment(s) unresolved for more than 1 h (B5.1): still being queried", list.len());
@@ -188,7 +196,7 @@ async fn user(cmd: &UserCmd) -> Result<(), String> {
                 };
                 engine.with_store(|s| contracts::record(s.conn(), &rec)).map_err(|e| e.to_string())?;
             }
-            println!("{}", serde_json::to_string(&u).expect("serialize"));
+            crate::out::say(format_args!("{}", serde_json::to_string(&u).expect("serialize")))?;
         }
         UserCmd::Terminate { user_id, .. } => {
             client.terminate_contract(org, user_id).await.map_err(|e| e.to_string())?;
@@ -197,10 +205,10 @@ async fn user(cmd: &UserCmd) -> Result<(), String> {
             let known = engine
                 .with_store(|s| contracts::mark_terminated(s.conn(), org, user_id, now))
                 .map_err(|e| e.to_string())?;
-            println!(
+            crate::out::say(format_args!(
                 "{}",
                 serde_json::json!({"organization_id": org, "user_id": user_id, "terminated": true, "registry_updated": known})
-            );
+            ))?;
         }
     }
     Ok(())
@@ -222,11 +230,22 @@ async fn deduct(
         return Err("--out-trade-no: 1-32 characters of [A-Za-z0-9_-|*]".into());
     }
     let engine = open_engine(&cfg)?;
-    engine.set_observer(|a| println!("{}", serde_json::to_string(a).expect("serialize")));
+    // A broken stdout is reported by the final line below (one error, no panic).
+    engine.set_observer(|a| {
+        let _ = crate::out::line(a);
+    });
     let key = match out_trade_no {
         Some(n) => format!("cli-{n}"),
         None => format!("cli-{}", facepay::merchant::sign::nonce()),
     };
+    // One order number never names two payments: refused before anything is recorded
+    // (the same command run again is the same payment, and is not refused).
+    if let Some(n) = out_trade_no {
+        let mine = engine.payment_for_key(&key).map_err(|e| e.to_string())?.unwrap_or_default();
+        if engine.order_no_used(n, &mine).map_err(|e| e.to_string())? {
+            return Err(format!("--out-trade-no {n} is already used by another payment"));
+        }
+    }
     let req = PaymentRequest {
         idempotency_key: key,
         face_token: Secret::new(auth_code),
@@ -242,7 +261,10 @@ async fn deduct(
     }
     let state = engine.drive(&st.payment_id).await.map_err(|e| e.to_string())?;
     let reason = engine.status(&st.payment_id).map_err(|e| e.to_string())?.and_then(|s| s.1);
-    println!("{}", serde_json::json!({"payment_id": st.payment_id, "state": state, "reason": reason}));
+    crate::out::say(format_args!(
+        "{}",
+        serde_json::json!({"payment_id": st.payment_id, "state": state, "reason": reason})
+    ))?;
     match state {
         PaymentState::Paid => Ok(()),
         _ => Err(format!("payment {} not paid: {}", st.payment_id, reason.unwrap_or_default())),
@@ -261,10 +283,10 @@ pub fn mock(server: &MockServer) -> Result<(), String> {
             wechatpay_fixture::load_script(&mock, &text)?;
         }
         let (addr, h) = wechatpay::serve(mock.clone(), *port).await.map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
-        println!(
+        crate::out::say(format_args!(
             "{}",
             serde_json::json!({"listening": format!("http://{addr}"), "backend_config": dir.join("backend.json"), "platform_serial": mock.platform_serial})
-        );
+        ))?;
         h.await.map_err(|e| e.to_string())
     })
 }
@@ -292,10 +314,10 @@ pub fn bench(a: &BenchArgs) -> Result<(), String> {
     let r = rt()?.block_on(facepay::sim::wechatpay_bench::run(a.deductions, a.concurrency, a.config.as_deref()))?;
     let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
     if a.json {
-        println!("{v}");
+        crate::out::say(format_args!("{v}"))?;
     } else if let Some(m) = v.as_object() {
         for (k, v) in m {
-            println!("{k:<32}{v}");
+            crate::out::say(format_args!("{k:<32}{v}"))?;
         }
     }
     Ok(())

@@ -30,6 +30,17 @@ pub enum Suite {
     /// Signed-and-verified B5 deductions per second against the mock WeChat Pay, and the
     /// RSA-2048 signing cost next to `openssl speed rsa2048` (see bench/peers/).
     Wechatpay(crate::backend::BenchArgs),
+    /// What device authentication (S1) costs: signing one terminal request (µs), and the
+    /// reference backend's authinfo and payment requests per second, authentication on
+    /// next to off (in process).
+    Link {
+        /// Requests per measured run.
+        #[arg(long, default_value_t = 5_000)]
+        requests: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Init-to-ready with a cached authinfo (target ≤ 5 ms, no network call) and the idle
     /// engine's threads and RSS over the bare process (targets ≤ 3 threads, ≤ 8 MB).
     Startup {
@@ -53,10 +64,10 @@ pub enum Suite {
 fn print<T: serde::Serialize>(v: &T, json: bool) -> Result<(), String> {
     let value = serde_json::to_value(v).map_err(|e| e.to_string())?;
     if json {
-        println!("{value}");
+        crate::out::say(format_args!("{value}"))?;
     } else if let Some(map) = value.as_object() {
         for (k, v) in map {
-            println!("{k:<32}{v}");
+            crate::out::say(format_args!("{k:<32}{v}"))?;
         }
     }
     Ok(())
@@ -69,6 +80,10 @@ pub fn run(a: &Args) -> Result<(), String> {
             print(&run(*flows).map_err(|e| e.to_string())?, *json)
         }
         Suite::Wechatpay(a) => crate::backend::bench(a),
+        Suite::Link { requests, json } => {
+            let rt = crate::network_runtime()?;
+            print(&rt.block_on(facepay::sim::link_bench::run(*requests))?, *json)
+        }
         Suite::Startup { json } => print(&bench::startup().map_err(|e| e.to_string())?, *json),
         Suite::Recovery { json } => print(&facepay::sim::bench_recovery::recovery().map_err(|e| e.to_string())?, *json),
         Suite::Recon(a) => bench_recon::run(a),

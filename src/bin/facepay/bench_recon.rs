@@ -100,12 +100,12 @@ pub fn run(a: &ReconArgs) -> Result<(), String> {
             "r6_mismatches": rep.r6_mismatch_count,
         });
         if *json {
-            println!("{v}");
+            crate::out::say(format_args!("{v}"))?;
         } else {
-            println!(
+            crate::out::say(format_args!(
                 "recon: {} details in {} pages: pull {pull_s:.2} s, check {check_s:.2} s, wall {wall_s:.2} s, peak RSS {rss:.0} MiB",
                 out.details, out.pages
-            );
+            ))?;
         }
         Ok(())
     })

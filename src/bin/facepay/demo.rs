@@ -45,11 +45,11 @@ pub fn run(a: &Args) -> Result<(), String> {
     };
     let summary = demo::run_blocking(&opts, &progress).map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    print!("{}", demo::render(&summary, started.elapsed()));
+    crate::out::say_raw(format_args!("{}", demo::render(&summary, started.elapsed())))?;
     if let Some(path) = &a.report {
         let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("report written to {}", path.display());
+        crate::out::say(format_args!("report written to {}", path.display()))?;
     }
     Ok(())
 }

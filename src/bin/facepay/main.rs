@@ -9,7 +9,9 @@ mod backend;
 mod bench;
 mod bench_recon;
 mod demo;
+mod devices;
 mod mock;
+mod out;
 mod recon;
 mod recon_daily;
 
@@ -52,8 +54,12 @@ pub(crate) fn network_runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn check_config(file: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let cfg = facepay::terminal::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?);
+    let mut cfg = facepay::terminal::config::TerminalConfig::from_json(&text).map_err(|e| e.to_string())?;
+    // S1: the device credential is a secret: shown masked, never echoed.
+    if cfg.device_credential.is_some() {
+        cfg.device_credential = Some(facepay::Secret::new("***"));
+    }
+    crate::out::say(format_args!("{}", serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?))?;
     Ok(())
 }
 
@@ -75,7 +81,8 @@ fn main() {
         Command::CheckConfig { file } => check_config(file),
     };
     if let Err(e) = result {
-        eprintln!("facepay: error: {e}");
+        // Not eprintln!: a closed stderr must not turn an error into a panic either.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("facepay: error: {e}\n").as_bytes());
         std::process::exit(1);
     }
 }

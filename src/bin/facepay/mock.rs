@@ -120,7 +120,7 @@ pub fn run(server: &MockServer) -> Result<(), String> {
     let rt = crate::network_runtime()?;
     rt.block_on(async {
         let m = faceid::start(cfg, a.port).await.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
-        println!("facepay mock faceid listening on {}", m.endpoint());
+        crate::out::say(format_args!("facepay mock faceid listening on {}", m.endpoint()))?;
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

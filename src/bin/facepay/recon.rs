@@ -276,7 +276,10 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
                 let tok = r.biz_token.unwrap_or_default();
                 let key = ledger::TokenKey { account: &account, rule_id, biz_token: &tok };
                 ledger::record_issued(&store, key, extra.as_deref(), now_ms()).map_err(|e| e.to_string())?;
-                println!("{}", serde_json::json!({"BizToken": tok, "Url": r.url, "Account": account}));
+                crate::out::say(format_args!(
+                    "{}",
+                    serde_json::json!({"BizToken": tok, "Url": r.url, "Account": account})
+                ))?;
                 Ok(0)
             })
         }
@@ -293,7 +296,7 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
             for a in &rep.alerts {
                 eprintln!("facepay: alert: {}", alert_line(a));
             }
-            println!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?);
+            crate::out::say(format_args!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?))?;
             Ok(0)
         }
         ReconCmd::Pull { date, rule_id, quiet, conn } => {
@@ -316,7 +319,7 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
                 }));
             bar.finish_and_clear();
             let out = out.map_err(|e| format!("{e} (the day is incomplete; run the same command again to resume)"))?;
-            println!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?);
+            crate::out::say(format_args!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?))?;
             Ok(0)
         }
         ReconCmd::Report { date, rule_id, account, format, codes, out, db } => {
@@ -341,7 +344,7 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
             };
             match out {
                 Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?,
-                None => print!("{text}"),
+                None => crate::out::say_raw(format_args!("{text}"))?,
             }
             Ok(0)
         }
@@ -356,7 +359,7 @@ pub fn run(cmd: &ReconCmd) -> Result<i32, String> {
             for (d, why) in &rep.days_dropped {
                 eprintln!("facepay: migrate: bill of {d} dropped ({why}): pull it again");
             }
-            println!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?);
+            crate::out::say(format_args!("{}", serde_json::to_string(&rep).map_err(|e| e.to_string())?))?;
             Ok(0)
         }
     }

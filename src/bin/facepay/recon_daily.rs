@@ -91,7 +91,7 @@ pub fn run(a: &DailyArgs) -> Result<i32, String> {
             problems.push(format!("{account} sweep: lost_token {}", cli::alert_line(al)));
         }
         for al in sweep.alerts.iter().filter(|al| !al.lost) {
-            println!("facepay recon daily: {account} warning: {}", cli::alert_line(al));
+            crate::out::say(format_args!("facepay recon daily: {account} warning: {}", cli::alert_line(al)))?;
         }
         // The day itself, then the day before again (late data), if R5 still allows it.
         let mut days = vec![day];
@@ -105,10 +105,10 @@ pub fn run(a: &DailyArgs) -> Result<i32, String> {
             let r = report::build(&store, &scope, d, &codes).map_err(|e| e.to_string())?;
             let c = &out.changes;
             if out.generation > 1 && c.added + c.changed + c.removed > 0 {
-                println!(
+                crate::out::say(format_args!(
                     "facepay recon daily: {account} {}: late data: {} added, {} changed, {} removed",
                     r.date, c.added, c.changed, c.removed
-                );
+                ))?;
             }
             problems.extend(report::problem_lines(&r));
             reports.push(r);
@@ -118,7 +118,7 @@ pub fn run(a: &DailyArgs) -> Result<i32, String> {
     for r in &reports {
         let files = write_reports(&a.report_dir, r)?;
         let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-        println!(
+        crate::out::say(format_args!(
             "facepay recon daily: {} {} rule={}: {} details, {} charges, {} mismatches; reports {}",
             r.account,
             r.date,
@@ -127,20 +127,20 @@ pub fn run(a: &DailyArgs) -> Result<i32, String> {
             r.totals.charge_count_sum,
             r.mismatch_count(),
             names.join(" ")
-        );
+        ))?;
     }
     if problems.is_empty() {
-        println!("facepay recon daily: {account} {}: reconciled", calendar::format_date(day));
+        crate::out::say(format_args!("facepay recon daily: {account} {}: reconciled", calendar::format_date(day)))?;
         return Ok(0);
     }
     for p in &problems {
-        println!("PROBLEM {p}");
+        crate::out::say(format_args!("PROBLEM {p}"))?;
     }
-    println!(
+    crate::out::say(format_args!(
         "facepay recon daily: {account} {}: NOT reconciled ({} problems)",
         calendar::format_date(day),
         problems.len()
-    );
+    ))?;
     Ok(1)
 }
 

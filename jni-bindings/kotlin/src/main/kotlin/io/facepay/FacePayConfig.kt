@@ -4,6 +4,10 @@ package io.facepay
  * The terminal configuration (Rust `TerminalConfig`; the core validates every field and names
  * the bad one). [simulatedBackend] replaces the merchant backend by the in-process simulator
  * (emulators, demos, tests). [timingJson] optionally overrides deadlines (`{"call_timeout_ms": 500}`).
+ * [deviceCredential] is the credential `facepay backend devices add` issued for this terminal
+ * (SPEC S1: every backend request is signed with it; a secret: [toString] masks it, never log it);
+ * [backendCaPem] is the backend's CA or certificate, the only one HTTPS trusts (S3);
+ * [allowPlainHttp] permits `http://` to a host other than loopback (a TLS-terminating proxy only).
  */
 data class FacePayConfig(
     val deviceId: String,
@@ -18,7 +22,18 @@ data class FacePayConfig(
     val storePath: String? = null,
     val simulatedBackend: Boolean = false,
     val timingJson: String? = null,
+    val deviceCredential: String? = null,
+    val backendCaPem: String? = null,
+    val allowPlainHttp: Boolean = false,
 ) {
+    /** Never shows the device credential (S1). */
+    override fun toString(): String =
+        "FacePayConfig(deviceId=$deviceId, appid=$appid, mchId=$mchId, organizationId=$organizationId, " +
+            "backendUrl=$backendUrl, subAppid=$subAppid, subMchId=$subMchId, storePath=$storePath, " +
+            "simulatedBackend=$simulatedBackend, timingJson=$timingJson, " +
+            "deviceCredential=${if (deviceCredential == null) "null" else "***"}, " +
+            "backendCaPem=${if (backendCaPem == null) "null" else "(pem)"}, allowPlainHttp=$allowPlainHttp)"
+
     internal fun toJson(): String {
         val sb = StringBuilder("{")
         fun field(k: String, v: String?) {
@@ -35,6 +50,9 @@ data class FacePayConfig(
         field("sub_appid", subAppid)
         field("sub_mch_id", subMchId)
         field("store_path", storePath)
+        field("device_credential", deviceCredential)
+        field("backend_ca_pem", backendCaPem)
+        if (allowPlainHttp) sb.append(",\"allow_plain_http\":true")
         if (timingJson != null) sb.append(",\"timing\":").append(timingJson)
         return sb.append('}').toString()
     }
