@@ -39,11 +39,33 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std() + suspended()
+        let t = tokio::time::Instant::now().into_std();
+        t + suspended_as_of(t)
     }
     fn wall(&self) -> SystemTime {
         SystemTime::now()
     }
+}
+
+/// How often (in the monotonic time of `now()`) the suspend gap is read again. Reading it
+/// costs two more clock reads, too many for every `now()` on the engine's hot path; the
+/// gap only grows across a suspend, so after a resume it is counted at most this late.
+const SUSPEND_RECHECK: Duration = Duration::from_millis(100);
+
+/// [`suspended`], read again only when `SUSPEND_RECHECK` of monotonic time has passed
+/// since the last read (`t` is the caller's tokio-clock now).
+fn suspended_as_of(t: Instant) -> Duration {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static LAST_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+    static CACHED_MS: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| t);
+    let ns = t.saturating_duration_since(base).as_nanos().min(u64::MAX as u128 - 1) as u64;
+    let last = LAST_NS.load(Ordering::Relaxed);
+    if last == u64::MAX || ns.saturating_sub(last) >= SUSPEND_RECHECK.as_nanos() as u64 {
+        LAST_NS.store(ns, Ordering::Relaxed);
+        CACHED_MS.fetch_max(suspended().as_millis() as u64, Ordering::Relaxed);
+    }
+    Duration::from_millis(CACHED_MS.load(Ordering::Relaxed))
 }
 
 /// Time spent in suspend since the process first asked, in whole milliseconds. Never
