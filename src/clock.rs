@@ -53,7 +53,8 @@ impl Clock for SystemClock {
 const SUSPEND_RECHECK: Duration = Duration::from_millis(100);
 
 /// [`suspended`], read again only when `SUSPEND_RECHECK` of monotonic time has passed
-/// since the last read (`t` is the caller's tokio-clock now).
+/// since the last read (`t` is the caller's tokio-clock now). Never decreases (the largest
+/// value read is kept), so `now()` stays monotonic.
 fn suspended_as_of(t: Instant) -> Duration {
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     static LAST_NS: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -68,19 +69,17 @@ fn suspended_as_of(t: Instant) -> Duration {
     Duration::from_millis(CACHED_MS.load(Ordering::Relaxed))
 }
 
-/// Time spent in suspend since the process first asked, in whole milliseconds. Never
-/// decreases (the largest value seen is kept), so `now()` stays monotonic.
+/// Time spent in suspend since the process first asked, in whole milliseconds, as read
+/// now (it may jitter down by a millisecond; [`suspended_as_of`] keeps the largest).
 fn suspended() -> Duration {
     static BASE_NS: AtomicU64 = AtomicU64::new(u64::MAX);
-    static MAX_MS: AtomicU64 = AtomicU64::new(0);
     let Some(gap) = boottime_gap_ns() else { return Duration::ZERO };
     let base = match BASE_NS.compare_exchange(u64::MAX, gap, Ordering::Relaxed, Ordering::Relaxed) {
         Ok(_) => gap,
         Err(b) => b,
     };
     // Two clock reads a few nanoseconds apart jitter; whole milliseconds hide that.
-    let ms = gap.saturating_sub(base) / 1_000_000;
-    Duration::from_millis(MAX_MS.fetch_max(ms, Ordering::Relaxed).max(ms))
+    Duration::from_millis(gap.saturating_sub(base) / 1_000_000)
 }
 
 /// CLOCK_BOOTTIME − CLOCK_MONOTONIC in nanoseconds: the time the system spent suspended

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::terminal::backend::{AuthInfoSource, PaymentBackend};
 use crate::terminal::config::TerminalConfig;
 use crate::terminal::link_sign::DeviceSigner;
-pub use crate::wire::{error_from_answer, ErrorBody, CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
+use crate::wire::{error_from_answer, ErrorBody};
 use crate::wire::{AuthInfoGrant, AuthInfoRequest, BoxFut, PaymentRequest, PaymentStatus};
 
 /// True for failures worth retrying with backoff: network errors and timeouts, HTTP 5xx,
@@ -214,6 +214,7 @@ impl PaymentBackend for HttpBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{CODE_IDEMPOTENCY_KEY_REUSED, CODE_ORG_MCH_MISMATCH};
 
     #[test]
     fn classification_of_errors() {
