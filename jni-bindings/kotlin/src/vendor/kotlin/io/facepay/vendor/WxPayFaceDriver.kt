@@ -1,10 +1,11 @@
 package io.facepay.vendor
 
-// NOT COMPILED HERE YET: the vendor AAR (com.tencent.wxpayface 2.32.300) is not on Maven
-// Central and the compile-only stubs of VENDOR-API.md §1 are not written yet, so this folder
-// is excluded from the Maven build (pom.xml compiles src/main only). On an integrator's
-// machine add the AAR with `implementation` and this source folder (android-sample shows how).
-// A thin mapping: no rules live here (SPEC T2.4, T3.6, T7.10, T9 are the core's).
+// The vendor library (com.tencent.wxpayface 2.32.300) behind FaceServiceDriver. The Maven
+// build compiles this folder on every run against the compile-only stubs of VENDOR-API.md §1
+// (src/vendor-stubs), or against the integrator's AAR with -Dwxpayface.aar=FILE; its tests run
+// over the behavioural fake of the library (src/test/java). On a device add the AAR with
+// `implementation` and this source folder (android-sample shows how). A thin mapping: no
+// rules live here (SPEC T2.4, T3.6, T7.10, T9 are the core's).
 
 import android.content.Context
 import android.os.Handler
@@ -37,9 +38,11 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
      * answer is handed on as is (values keep their Java types; users are flattened).
      */
     private fun cb(callback: DriverCallback) = object : IWxPayfaceCallback() {
-        override fun response(info: java.util.Map<*, *>?) {
+        // The library's raw `java.util.Map` (VENDOR-API §1); a null map passes on as an empty
+        // one, which the core refuses by the missing `return_code`.
+        override fun response(info: MutableMap<Any?, Any?>?) {
             val out = HashMap<String, Any?>()
-            info?.entrySet()?.forEach { e -> if (e.key != "user_info") out[e.key.toString()] = e.value }
+            info?.entries?.forEach { e -> if (e.key != "user_info") out[e.key.toString()] = e.value }
             val list = info?.get("user_info_list") as? List<*>
             list?.forEachIndexed { i, u -> (u as? UserInfo)?.let { put(out, "user.$i.", it) } }
             (info?.get("user_info") as? UserInfo)?.let { put(out, "user.", it) }
@@ -57,10 +60,13 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
     /** A mutable raw map of String values (the library writes `aar_version` into it). */
     private fun map(request: Map<String, String>): java.util.HashMap<Any, Any> = java.util.HashMap(request)
 
-    /** T2.4: the 2-argument init unless the core passed a proxy section. */
+    /**
+     * T2.4: the 2-argument init unless the core passed a proxy section; that section is the
+     * 3-argument map itself (the library carries it in its bind Intent's `proxy` extra).
+     */
     override fun initWxpayface(request: Map<String, String>, callback: DriverCallback) = onLooper {
         if (request.isEmpty()) face.initWxpayface(context, cb(callback))
-        else face.initWxpayface(context, java.util.HashMap<Any, Any>(mapOf("proxy" to java.util.HashMap(request))), cb(callback))
+        else face.initWxpayface(context, map(request), cb(callback))
     }
     override fun getWxpayfaceRawdata(callback: DriverCallback) = onLooper { face.getWxpayfaceRawdata(cb(callback)) }
     override fun preloadSdkEnv(request: Map<String, String>, callback: DriverCallback) =
@@ -86,19 +92,15 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
         onLooper { face.stopVerify(map(request), cb(callback)) }
     override fun finishFaceVerify(request: Map<String, String>, callback: DriverCallback) =
         onLooper { face.finishFaceVerify(map(request), cb(callback)) }
-    /** T7.10: `recog_mode` is an Integer, `total_fee` and `user_id` Strings. */
+    /** T7.10: `recog_mode` goes as an Integer, `total_fee` and `user_id` as Strings. */
     override fun getFacePayCredential(request: Map<String, String>, callback: DriverCallback) = onLooper {
         val m = map(request)
-        m["recog_mode"] = Integer.valueOf(request["recog_mode"]?.toIntOrNull() ?: 0)
+        request["recog_mode"]?.toIntOrNull()?.let { m["recog_mode"] = Integer.valueOf(it) }
         face.getFacePayCredential(m, cb(callback))
     }
+    /** The library answers nothing for a release and swallows its own errors (VENDOR-API §8). */
     override fun releaseWxpayface(callback: DriverCallback) = onLooper {
-        // "Service not registered" may be thrown on release: answer ERROR.
-        try {
-            face.releaseWxpayface(context)
-            callback.response(mapOf("return_code" to "SUCCESS"))
-        } catch (e: IllegalArgumentException) {
-            callback.response(mapOf("return_code" to "ERROR", "err_code" to -1))
-        }
+        face.releaseWxpayface(context)
+        callback.response(mapOf("return_code" to "SUCCESS"))
     }
 }
