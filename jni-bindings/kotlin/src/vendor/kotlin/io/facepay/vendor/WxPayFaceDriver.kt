@@ -29,8 +29,19 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
     private val thread = HandlerThread("facepay-wxpayface").apply { start() }
     private val handler = Handler(thread.looper)
 
-    private fun onLooper(block: () -> Unit) {
-        handler.post(block)
+    /**
+     * Runs [block] on the library thread. The library lets some exceptions out (its preview
+     * call is not wrapped, VENDOR-API §2.1): one answers the call ERROR instead of killing
+     * this thread, and the message names the exception's class only (no map, no personal data).
+     */
+    private fun onLooper(callback: DriverCallback, block: () -> Unit) {
+        handler.post {
+            try {
+                block()
+            } catch (e: RuntimeException) {
+                callback.response(mapOf("return_code" to "ERROR", "return_msg" to "wxpayface threw ${e.javaClass.name}"))
+            }
+        }
     }
 
     /**
@@ -64,18 +75,18 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
      * T2.4: the 2-argument init unless the core passed a proxy section; that section is the
      * 3-argument map itself (the library carries it in its bind Intent's `proxy` extra).
      */
-    override fun initWxpayface(request: Map<String, String>, callback: DriverCallback) = onLooper {
+    override fun initWxpayface(request: Map<String, String>, callback: DriverCallback) = onLooper(callback) {
         if (request.isEmpty()) face.initWxpayface(context, cb(callback))
         else face.initWxpayface(context, map(request), cb(callback))
     }
-    override fun getWxpayfaceRawdata(callback: DriverCallback) = onLooper { face.getWxpayfaceRawdata(cb(callback)) }
+    override fun getWxpayfaceRawdata(callback: DriverCallback) = onLooper(callback) { face.getWxpayfaceRawdata(cb(callback)) }
     override fun preloadSdkEnv(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.preloadSdkEnv(map(request), cb(callback)) }
+        onLooper(callback) { face.preloadSdkEnv(map(request), cb(callback)) }
     override fun manualUpdateFaceDatas(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.manualUpdateFaceDatas(map(request), cb(callback)) }
+        onLooper(callback) { face.manualUpdateFaceDatas(map(request), cb(callback)) }
     override fun getSdkInfo(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.getSdkInfo(map(request), cb(callback)) }
-    override fun setCameraPreview(request: Map<String, String>, callback: DriverCallback) = onLooper {
+        onLooper(callback) { face.getSdkInfo(map(request), cb(callback)) }
+    override fun setCameraPreview(request: Map<String, String>, callback: DriverCallback) = onLooper(callback) {
         val view = PreviewBinder.viewFor(request["surface_id"]?.toLong() ?: 0)
         if (view == null) {
             callback.response(mapOf("return_code" to "ERROR", "err_code" to -1))
@@ -85,21 +96,21 @@ class WxPayFaceDriver(private val context: Context) : FaceServiceDriver {
         }
     }
     override fun removeCameraView(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.removeCameraView(map(request), cb(callback)) }
+        onLooper(callback) { face.removeCameraView(map(request), cb(callback)) }
     override fun startVerify(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.startVerify(map(request), cb(callback)) }
+        onLooper(callback) { face.startVerify(map(request), cb(callback)) }
     override fun stopVerify(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.stopVerify(map(request), cb(callback)) }
+        onLooper(callback) { face.stopVerify(map(request), cb(callback)) }
     override fun finishFaceVerify(request: Map<String, String>, callback: DriverCallback) =
-        onLooper { face.finishFaceVerify(map(request), cb(callback)) }
+        onLooper(callback) { face.finishFaceVerify(map(request), cb(callback)) }
     /** T7.10: `recog_mode` goes as an Integer, `total_fee` and `user_id` as Strings. */
-    override fun getFacePayCredential(request: Map<String, String>, callback: DriverCallback) = onLooper {
+    override fun getFacePayCredential(request: Map<String, String>, callback: DriverCallback) = onLooper(callback) {
         val m = map(request)
         request["recog_mode"]?.toIntOrNull()?.let { m["recog_mode"] = Integer.valueOf(it) }
         face.getFacePayCredential(m, cb(callback))
     }
     /** The library answers nothing for a release and swallows its own errors (VENDOR-API §8). */
-    override fun releaseWxpayface(callback: DriverCallback) = onLooper {
+    override fun releaseWxpayface(callback: DriverCallback) = onLooper(callback) {
         face.releaseWxpayface(context)
         callback.response(mapOf("return_code" to "SUCCESS"))
     }
