@@ -241,6 +241,8 @@ class WxPayFaceDriverTest {
         val holder = shadowOf(view).fakeSurfaceHolder
         for (cb in holder.callbacks.toList()) cb.surfaceChanged(holder, 0, 480, 640)
         waitFor("the preview bound") { fake.previewAnswers.get() >= 1 }
+        // The library registers its own holder callback after its first send (VENDOR-API §7.1).
+        waitFor("the library's holder callback") { holder.callbacks.size >= 2 }
         // The library answers again on every surfaceChanged (VENDOR-API §7.3).
         for (cb in holder.callbacks.toList()) cb.surfaceChanged(holder, 0, 480, 640)
         waitFor("a second preview answer") { fake.previewAnswers.get() >= 2 }
