@@ -256,8 +256,12 @@ class WxPayFaceDriverTest {
     }
 
     companion object {
-        /** Short engine deadlines (the library's own timeout is on the fake clock). */
-        const val TIMING = """{"call_timeout_ms":500,"slow_call_timeout_ms":500,"first_callback_timeout_ms":500,"backoff_initial_ms":20,"backoff_max_ms":50,"feature_check_every_ms":100}"""
+        /**
+         * Engine deadlines short enough that a lost service is found within seconds, long
+         * enough that a loaded machine's first Robolectric call is never taken for one (the
+         * library's own timeout is on the fake clock).
+         */
+        const val TIMING = """{"call_timeout_ms":3000,"slow_call_timeout_ms":10000,"first_callback_timeout_ms":3000,"backoff_initial_ms":20,"backoff_max_ms":50,"feature_check_every_ms":100}"""
 
         /** Engine deadlines far beyond the library's 10 s (virtual) timeout, so its FAIL comes first. */
         const val SLOW_ENGINE_TIMING = """{"call_timeout_ms":60000,"slow_call_timeout_ms":60000,"first_callback_timeout_ms":60000,"backoff_initial_ms":20,"backoff_max_ms":50,"feature_check_every_ms":200}"""
