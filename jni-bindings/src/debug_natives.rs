@@ -1,9 +1,10 @@
-//! `Native.Debug_*`: natives for the JVM tests and `scripts/bench-jni` only (a deliberate
-//! panic, the live global-reference count, a bare round trip, the Rust-alone flow
-//! benchmarks). Compiled only with the `test-natives` feature, so an app's library does
-//! not carry them; Kotlin resolves natives when first called, so the wrapper needs none.
+//! `TestNative.Debug_*`: natives for the JVM tests and `scripts/bench-jni` only (a
+//! deliberate panic, the live global-reference count, a bare round trip, the Rust-alone
+//! flow benchmarks, the schema both sides must agree on). Compiled only with the
+//! `test-natives` feature, so an app's library does not carry them, and declared by the
+//! test-only Kotlin object `io.facepay.TestNative` (src/test), not by the production `Native`.
 
-use jni::objects::{JClass, JDoubleArray};
+use jni::objects::{JClass, JDoubleArray, JString};
 use jni::sys::jlong;
 use jni::EnvUnowned;
 
@@ -13,13 +14,13 @@ use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 
 /// Test support: library-held JNI global references alive now (no growth over 100k flows).
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Debug_1liveGlobalRefs<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> jlong {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1liveGlobalRefs<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> jlong {
     run_ffi_safe(env, |_env| Ok(crate::driver::LIVE_GLOBALS.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
 /// Test support: a native that panics. The boundary turns it into `FacePayException(900)`.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Debug_1panic<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1panic<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) {
     run_ffi_safe(env, |_env| -> FfiResult<()> {
         if std::env::var_os("FACEPAY_NEVER_SET_SENTINEL").is_none() {
             panic!("test-only native: deliberate panic");
@@ -30,14 +31,14 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1panic<'l>(env: EnvUnowned<'
 
 /// Benchmark support: the cheapest round trip (Java → Rust → Java), through the boundary helper.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
     run_ffi_safe(env, |_env| Ok(v.wrapping_add(1)))
 }
 
 /// Benchmark support: the same complete flow in Rust alone (`facepay::sim::bench::flow`),
 /// as `[p50_us, p99_us]`.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1benchRustFlow<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     flows: jlong,
@@ -50,7 +51,7 @@ pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustFlow<'l>(
 /// (`facepay::sim::bench::flow_engine_thread`), as `[p50_us, p99_us]`: the figure that
 /// separates the JNI boundary from the thread hand-offs.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Debug_1benchRustThreadedFlow<'l>(
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1benchRustThreadedFlow<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     flows: jlong,
@@ -69,4 +70,11 @@ fn bench<'l>(env: EnvUnowned<'l>, flows: jlong, run: fn(usize) -> facepay::Resul
         arr.set_region(env, 0, &[b.p50_us, b.p99_us])?;
         Ok(arr)
     })
+}
+
+/// Test support: the error codes, op numbers, health keys, event names and service states
+/// as Rust knows them ([`crate::schema::schema_json`]); a JVM test compares the Kotlin side.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1schema<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> JString<'l> {
+    run_ffi_safe(env, |env| Ok(env.new_string(crate::schema::schema_json())?))
 }

@@ -177,6 +177,12 @@ impl Terminal {
         Published::read(&self.health)
     }
 
+    /// Notified whenever the health snapshot changes (one waiter: the JNI layer's push of
+    /// `FacePay.health`); the remaining authinfo time alone does not count as a change.
+    pub fn health_notify(&self) -> Arc<tokio::sync::Notify> {
+        Published::changed(&self.health)
+    }
+
     /// The event stream (T1.4). A slow reader loses the oldest events; counters in
     /// [`Terminal::health`] never miss one.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
