@@ -14,7 +14,10 @@ use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 
 /// Test support: library-held JNI global references alive now (no growth over 100k flows).
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_TestNative_Debug_1liveGlobalRefs<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> jlong {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1liveGlobalRefs<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+) -> jlong {
     run_ffi_safe(env, |_env| Ok(crate::driver::LIVE_GLOBALS.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
@@ -31,7 +34,11 @@ pub extern "system" fn Java_io_facepay_TestNative_Debug_1panic<'l>(env: EnvUnown
 
 /// Benchmark support: the cheapest round trip (Java → Rust → Java), through the boundary helper.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_TestNative_Debug_1echo<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, v: jlong) -> jlong {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1echo<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    v: jlong,
+) -> jlong {
     run_ffi_safe(env, |_env| Ok(v.wrapping_add(1)))
 }
 
@@ -75,6 +82,9 @@ fn bench<'l>(env: EnvUnowned<'l>, flows: jlong, run: fn(usize) -> facepay::Resul
 /// Test support: the error codes, op numbers, health keys, event names and service states
 /// as Rust knows them ([`crate::schema::schema_json`]); a JVM test compares the Kotlin side.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_TestNative_Debug_1schema<'l>(env: EnvUnowned<'l>, _c: JClass<'l>) -> JString<'l> {
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1schema<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+) -> JString<'l> {
     run_ffi_safe(env, |env| Ok(env.new_string(crate::schema::schema_json())?))
 }

@@ -127,6 +127,21 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
     })
 }
 
+/// `Config_validate(configJson)`: the core's checks, throwing `FacePayException(101)` that
+/// names the bad field (the Kotlin builders call it).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Config_1validate<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    config: JString<'l>,
+) {
+    run_ffi_safe(env, |env| {
+        let json = req_string(env, &config, "config")?;
+        TerminalConfig::from_json(&json)?;
+        Ok(())
+    })
+}
+
 /// `Engine_init(h)`: T2.1, idempotent; answers once the service is ready (T4.1).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1init<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
@@ -278,7 +293,11 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1release<'l>(env: EnvUnowne
 
 /// The health snapshot as JSON ([`crate::schema::health_json`]: every field).
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1health<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) -> JString<'l> {
+pub extern "system" fn Java_io_facepay_Native_Engine_1health<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+) -> JString<'l> {
     run_ffi_safe(env, |env| {
         let hl = engine(h)?.term.health();
         Ok(env.new_string(crate::schema::health_json(&hl))?)

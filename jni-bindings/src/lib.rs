@@ -59,7 +59,12 @@ fn install_panic_hook() {
         std::panic::set_hook(Box::new(|info| {
             let (file, line) = info.location().map(|l| (l.file(), l.line())).unwrap_or(("?", 0));
             let thread = std::thread::current();
-            tracing::error!(file, line, thread = thread.name().unwrap_or("?"), "panic in facepay native code (a bug in facepay)");
+            tracing::error!(
+                file,
+                line,
+                thread = thread.name().unwrap_or("?"),
+                "panic in facepay native code (a bug in facepay)"
+            );
         }));
     });
 }

@@ -1,7 +1,7 @@
 //! The one schema of what crosses JNI as JSON: results, the health snapshot (SPEC T1.4
 //! counters, T4.3 feature age, T3 authinfo, T8 next restart: every field of the Rust
 //! `Health`, straight from its serde form) and the engine's events (`EngineEvent`, T1.4,
-//! T4.3, T3, T7, T8). Durations become integer milliseconds under a key ending `_ms`; an
+//! T4.3, T3, T7, T8). Durations become integer milliseconds (same key); an
 //! event is an object whose `type` is its variant name. [`schema_json`] lists the error
 //! codes, face-service op numbers, health keys, event names and service states as Rust
 //! knows them, so a JVM test fails when the Kotlin constants drift from them. No JSON
@@ -115,22 +115,19 @@ pub fn event_name(e: &EngineEvent) -> &'static str {
 pub const SERVICE_STATES: [LinkState; 4] =
     [LinkState::Uninitialised, LinkState::Initialising, LinkState::Ready, LinkState::Disconnected];
 
-/// `{"secs": s, "nanos": n}` (serde's `Duration`) → milliseconds, under `<key>_ms`.
+/// `{"secs": s, "nanos": n}` (serde's `Duration`) → integer milliseconds, same key (a key
+/// holding an `Option<Duration>` is the same whether it is set or null).
 fn millis(v: Value) -> Value {
     match v {
         Value::Object(m) => {
             if m.len() == 2 {
-                if let (Some(s), Some(n)) = (m.get("secs").and_then(Value::as_u64), m.get("nanos").and_then(Value::as_u64)) {
+                if let (Some(s), Some(n)) =
+                    (m.get("secs").and_then(Value::as_u64), m.get("nanos").and_then(Value::as_u64))
+                {
                     return json!(s.saturating_mul(1000).saturating_add(n / 1_000_000));
                 }
             }
-            let mut out = Map::with_capacity(m.len());
-            for (k, v) in m {
-                let is_duration = matches!(&v, Value::Object(o) if o.len() == 2 && o.contains_key("secs") && o.contains_key("nanos"));
-                let v = millis(v);
-                out.insert(if is_duration { format!("{k}_ms") } else { k }, v);
-            }
-            Value::Object(out)
+            Value::Object(m.into_iter().map(|(k, v)| (k, millis(v))).collect())
         }
         Value::Array(a) => Value::Array(a.into_iter().map(millis).collect()),
         other => other,
@@ -179,7 +176,8 @@ pub fn events_lost_json(n: u64) -> String {
 
 /// Everything both sides must agree on, as Rust knows it.
 pub fn schema_json() -> String {
-    let codes: Map<String, Value> = ERROR_CODES.iter().map(|c| (error_name(*c).to_string(), json!(c.as_u32()))).collect();
+    let codes: Map<String, Value> =
+        ERROR_CODES.iter().map(|c| (error_name(*c).to_string(), json!(c.as_u32()))).collect();
     let ops: Map<String, Value> = Op::ALL.iter().map(|o| (format!("{o:?}"), json!(o.index()))).collect();
     let health_keys: Vec<String> = match health_value(&Health::default()) {
         Value::Object(m) => m.keys().cloned().collect(),
@@ -202,11 +200,11 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn durations_become_milliseconds_under_ms_keys() {
+    fn durations_become_milliseconds_under_the_same_key() {
         let h = Health { authinfo_valid_for: Some(Duration::from_millis(1500)), ..Health::default() };
         let v = health_value(&h);
-        assert_eq!(v["authinfo_valid_for_ms"], json!(1500));
-        assert!(v.get("authinfo_valid_for").is_none());
+        assert_eq!(v["authinfo_valid_for"], json!(1500));
+        assert_eq!(health_value(&Health::default())["authinfo_valid_for"], Value::Null);
         assert_eq!(v["state"], json!("uninitialised"));
         assert_eq!(v["next_restart_unix_ms"], Value::Null);
     }
@@ -214,7 +212,7 @@ mod tests {
     #[test]
     fn events_carry_their_name_as_type() {
         let e = event_value(&EngineEvent::Reconnected { after: Duration::from_millis(20) });
-        assert_eq!(e, json!({"type": "Reconnected", "after_ms": 20}));
+        assert_eq!(e, json!({"type": "Reconnected", "after": 20}));
         assert_eq!(event_value(&EngineEvent::RestartNow), json!({"type": "RestartNow"}));
         for n in EVENT_NAMES {
             assert_eq!(EVENT_NAMES.iter().filter(|m| **m == n).count(), 1, "{n} listed once");

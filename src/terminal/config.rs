@@ -157,7 +157,10 @@ impl TerminalConfig {
             // T3.3, T7.8: the outbox must land where the app expects it; an Android
             // process's working directory is `/`, so a relative path is a trap.
             if !std::path::Path::new(p).is_absolute() {
-                return Err(Error::invalid_config("store_path", "must be an absolute path (the working directory of an app process is /)"));
+                return Err(Error::invalid_config(
+                    "store_path",
+                    "must be an absolute path (the working directory of an app process is /)",
+                ));
             }
         }
         check_field("backend_url", &self.backend_url)?;
