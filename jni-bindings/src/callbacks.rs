@@ -60,7 +60,13 @@ pub struct Callbacks {
 
 impl Callbacks {
     /// Starts the thread and the event pump of `term` into `sink` (an `io.facepay.EventSink`).
-    pub fn start(term: Terminal, sink: Counted) -> FfiResult<Callbacks> {
+    /// `events` was subscribed before the engine ran (`Terminal::start_subscribed`): no
+    /// event is missed.
+    pub fn start(
+        term: Terminal,
+        events: broadcast::Receiver<facepay::terminal::health::EngineEvent>,
+        sink: Counted,
+    ) -> FfiResult<Callbacks> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -68,8 +74,6 @@ impl Callbacks {
         let handle = rt.handle().clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let vm = crate::cache::get()?.vm.clone();
-        // Subscribed before the engine can emit anything more: no event is missed from here.
-        let events = term.subscribe();
         let thread = std::thread::Builder::new()
             .name("facepay-callbacks".into())
             .spawn(move || {

@@ -88,3 +88,20 @@ pub extern "system" fn Java_io_facepay_TestNative_Debug_1schema<'l>(
 ) -> JString<'l> {
     run_ffi_safe(env, |env| Ok(env.new_string(crate::schema::schema_json())?))
 }
+
+/// Test support: every simulated backend created from now on fails this share of its calls
+/// with HTTP 500 (0.0 = none, 1.0 = all): a backend that is down while a payment is queued.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1setSimBackendErrorRate<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    rate: jni::sys::jdouble,
+) {
+    run_ffi_safe(env, |_env| {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(illegal_arg("rate must be within 0.0..=1.0"));
+        }
+        crate::sim_natives::SIM_BACKEND_ERROR_RATE.store(rate.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    })
+}

@@ -114,9 +114,9 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
             let http = Arc::new(HttpBackend::from_config(&cfg, Arc::new(facepay::clock::SystemClock))?);
             Deps::new(service, http.clone(), http)
         };
-        let term = Terminal::start(cfg, deps)?;
+        let (term, events) = Terminal::start_subscribed(cfg, deps)?;
         let sink = Counted::new(env, &sink)?;
-        let callbacks = match Callbacks::start(term.clone(), sink) {
+        let callbacks = match Callbacks::start(term.clone(), events, sink) {
             Ok(c) => c,
             Err(e) => {
                 let _ = block_on(term.shutdown());

@@ -44,7 +44,9 @@ class FacePay private constructor(
     private val listenerScope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
     /**
-     * The engine's events, as they happen (T1.4, T4.3, T3, T7, T8). Overflow policy: the buffer
+     * The engine's events, as they happen (T1.4, T4.3, T3, T7, T8), from the engine's first: a new
+     * collector first gets the last [EVENT_REPLAY] (so one started right after [init] still sees
+     * the start-up: state changes, the restart plan). Overflow policy: beyond those the buffer
      * holds [EVENT_BUFFER] events; a collector that falls further behind loses the oldest ones
      * (the engine is never blocked), which it sees as a gap in [FacePayEvent.seq]. No event is
      * delivered twice. Counters in [health] never miss one.
@@ -215,6 +217,9 @@ class FacePay private constructor(
         /** Events buffered for a slow collector before the oldest is dropped (see [events]). */
         const val EVENT_BUFFER = 1024
 
+        /** Events a new collector gets from before it started (see [events]). */
+        const val EVENT_REPLAY = 64
+
         @Volatile private var instance: FacePay? = null
         @Volatile private var appContext: Context? = null
 
@@ -272,7 +277,7 @@ class FacePay private constructor(
                 bridge = DriverBridge(driver).also { it.open() }
             }
             val sink = EventSink(
-                MutableSharedFlow(extraBufferCapacity = EVENT_BUFFER, onBufferOverflow = BufferOverflow.DROP_OLDEST),
+                MutableSharedFlow(replay = EVENT_REPLAY, extraBufferCapacity = EVENT_BUFFER, onBufferOverflow = BufferOverflow.DROP_OLDEST),
                 MutableStateFlow(Health.UNKNOWN),
             )
             try {

@@ -16,4 +16,6 @@ object TestNative {
     @JvmStatic external fun Debug_benchRustThreadedFlow(flows: Long): DoubleArray
     /** Rust's error codes, op numbers, health keys, event names and service states (JSON). */
     @JvmStatic external fun Debug_schema(): String
+    /** Simulated backends created from now on fail this share of calls with HTTP 500. */
+    @JvmStatic external fun Debug_setSimBackendErrorRate(rate: Double)
 }
