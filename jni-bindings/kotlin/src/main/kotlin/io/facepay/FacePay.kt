@@ -116,12 +116,9 @@ class FacePay private constructor(
         }
 
     private fun <T> future(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): FacePayFuture<T> {
+        // A bad argument or a closed SDK throws here, at once (as the suspend variant does).
         val (c, f) = NativeCompletion.forFuture(stop, parse)
-        try {
-            call { start(it, c) }
-        } catch (e: Exception) {
-            f.completeExceptionally(e)
-        }
+        call { start(it, c) }
         return f
     }
 
