@@ -136,7 +136,7 @@ class MainActivity : Activity() {
         val state = h.state.name.lowercase().replaceFirstChar { it.uppercase() }
         status.text = "service: $state\nfeature age: $featureAge${if (h.featuresStale) " (stale)" else ""}\n" +
             "authinfo expires in: $expiry\nreconnects: ${h.reconnects} (disconnects: ${h.disconnects})\n" +
-            "next restart: $restart\npreview bound: ${h.previewBound}\npayments pending: ${h.paymentsQueued}\n" +
+            "next restart: $restart\npreview bound: ${h.previewBound}\npayments pending: ${(h.paymentsQueued - h.paymentsFinal.values.sum()).coerceAtLeast(0)}\n" +
             "last outcome: $lastOutcome\nlast event: $lastEvent"
     }
 
