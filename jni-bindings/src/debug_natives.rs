@@ -105,3 +105,59 @@ pub extern "system" fn Java_io_facepay_TestNative_Debug_1setSimBackendErrorRate<
         Ok(())
     })
 }
+
+/// Test support: one event of every `EngineEvent` kind (and `EventsLost`), as the pump writes
+/// them (a JSON array): the Kotlin parser must read every kind Rust can send.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_TestNative_Debug_1sampleEvents<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+) -> JString<'l> {
+    run_ffi_safe(env, |env| {
+        let mut all: Vec<serde_json::Value> = sample_events().iter().map(crate::schema::event_value).collect();
+        all.push(serde_json::from_str(&crate::schema::events_lost_json(3)).expect("events_lost_json is JSON"));
+        Ok(env.new_string(serde_json::Value::Array(all).to_string())?)
+    })
+}
+
+fn sample_events() -> Vec<facepay::terminal::health::EngineEvent> {
+    use facepay::terminal::backend::PaymentState;
+    use facepay::terminal::health::{EngineEvent as E, FlowReport, StageTimings};
+    use facepay::terminal::lifecycle::{LinkState, LossReason};
+    use facepay::terminal::verify::{FlowId, Outcome, Step};
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let report = |outcome| FlowReport {
+        flow_id: FlowId(7),
+        outcome,
+        recognition_failures: 1,
+        timings: StageTimings {
+            first_frame: Some(ms(5)),
+            recognised: None,
+            finished: None,
+            credential: None,
+            total: ms(9),
+        },
+    };
+    vec![
+        E::StateChanged { state: LinkState::Ready },
+        E::Disconnected { reason: LossReason::CallTimeout },
+        E::Reconnected { after: ms(1500) },
+        E::FeaturesStale { age: None },
+        E::FeaturesFresh,
+        E::FeaturesUpdated { ok: true },
+        E::AuthInfoRefreshed { expires_in: ms(3_600_000) },
+        E::AuthInfoFailed { code: facepay::ErrorCode::Network },
+        E::ConfigMismatch,
+        E::PreviewBound { width: 480, height: 640 },
+        E::PreviewAspect { width: 640, height: 480 },
+        E::RecognitionFailed { flow_id: FlowId(7), err_code: 42 },
+        E::FlowEnded(report(Outcome::Credential)),
+        E::FlowEnded(report(Outcome::Failed { step: Step::Finish, err_code: 9 })),
+        E::GateRecognised { user_id: "u-1".into() },
+        E::PaymentQueued { flow_id: FlowId(7), idempotency_key: "k-1".into() },
+        E::PaymentFinal { idempotency_key: "k-1".into(), state: PaymentState::Paid },
+        E::RestartPlanned { at_unix_ms: 1_700_000_000_000 },
+        E::RestartNow,
+    ]
+}

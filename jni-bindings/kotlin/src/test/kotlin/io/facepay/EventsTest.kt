@@ -17,7 +17,9 @@ import org.junit.Test
  * The engine's events and health reach Kotlin by themselves (SPEC T1.4, T4.3, T7, T7.8, T8): a
  * scripted run — a heartbeat left unanswered (disconnect, reconnect), features that go stale and
  * fresh, a restart window around now (planned, restart now), a payment (flow ended, queued,
- * final) — delivers every kind it provokes, each once and in order, and `health` follows with
+ * final), a preview of the wrong aspect (bound, aspect), a gate (recognised) — delivers every
+ * kind it provokes (the kinds it cannot provoke here are parsed from Rust's samples in
+ * `SchemaTest`), each once and in order, and `health` follows with
  * no call made.
  */
 class EventsTest {
@@ -53,6 +55,12 @@ class EventsTest {
         waitKind("StateChanged", "RestartPlanned", "RestartNow", "AuthInfoRefreshed", "FeaturesUpdated")
         val paid = f.pay(100, null, "1234")
         waitKind("FlowEnded", "PaymentQueued", "PaymentFinal")
+        // T6: a 4:3 surface binds, with the aspect warning (T6.4); T1.3: a gate recognises.
+        f.surfaceChanged(1, 640, 480)
+        waitKind("PreviewBound", "PreviewAspect")
+        f.startGate()
+        waitKind("GateRecognised")
+        f.stopGate()
         // T4.3: the library reports no update for longer than feature_stale_after; the
         // reconnect's update (T4.1) makes the features fresh again.
         d.lastUpdateMs = System.currentTimeMillis() - 86_400_000L

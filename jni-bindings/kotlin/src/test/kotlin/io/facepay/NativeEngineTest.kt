@@ -51,6 +51,8 @@ class NativeEngineTest {
         f.surfaceChangedBlocking(1, 480, 640)
         f.surfaceDestroyedBlocking()
         f.releaseBlocking()
+        // The engine answers the call, then publishes its health: wait for the snapshot.
+        Waits.until("uninitialised after release") { f.refreshHealth().state == ServiceState.UNINITIALISED }
         assertEquals(ServiceState.UNINITIALISED, f.refreshHealth().state)
     }
 

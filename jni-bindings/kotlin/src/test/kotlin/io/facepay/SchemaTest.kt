@@ -33,6 +33,22 @@ class SchemaTest {
         assertEquals(rust, FacePayEvent.NAMES)
     }
 
+    @Test fun every_event_kind_rust_sends_parses_with_its_fields() {
+        val a = org.json.JSONArray(TestNative.Debug_sampleEvents())
+        val parsed = (0 until a.length()).map { FacePayEvent.parse(a.getJSONObject(it).toString()) }
+        val wireNames = (0 until a.length()).map { a.getJSONObject(it).getString("type") }.toSet()
+        assertEquals("the samples cover every name", FacePayEvent.NAMES.toSet(), wireNames)
+        assertEquals(FacePayEvent.ServiceReconnected(1500), parsed[2])
+        assertEquals(FacePayEvent.FeaturesStale(null), parsed[3])
+        assertEquals(FacePayEvent.AuthInfoFailed("Network"), parsed[7])
+        val ended = parsed.filterIsInstance<FacePayEvent.FlowEnded>()
+        assertEquals(Outcome.Credential, ended[0].outcome)
+        assertEquals(StageTimings(5, null, null, null, 9), ended[0].timings)
+        assertEquals(Outcome.Failed("Finish", 9), ended[1].outcome)
+        assertEquals(FacePayEvent.PaymentFinal("k-1", PaymentState.PAID), parsed.first { it is FacePayEvent.PaymentFinal })
+        assertEquals(FacePayEvent.EventsLost(3), parsed.last())
+    }
+
     @Test fun service_states_agree() {
         val rust = schema.getJSONArray("service_states").let { a -> (0 until a.length()).map { a.getString(it) } }
         assertEquals(rust, ServiceState.entries.map { it.wire })

@@ -16,6 +16,8 @@ object TestNative {
     @JvmStatic external fun Debug_benchRustThreadedFlow(flows: Long): DoubleArray
     /** Rust's error codes, op numbers, health keys, event names and service states (JSON). */
     @JvmStatic external fun Debug_schema(): String
+    /** One event of every kind Rust sends, as JSON (an array). */
+    @JvmStatic external fun Debug_sampleEvents(): String
     /** Simulated backends created from now on fail this share of calls with HTTP 500. */
     @JvmStatic external fun Debug_setSimBackendErrorRate(rate: Double)
 }
