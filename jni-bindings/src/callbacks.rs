@@ -3,8 +3,8 @@
 //! natives (`Engine_*Async`: the Kotlin `suspend` functions and `CompletableFuture`s wait on
 //! a `NativeCompletion`, never on a blocked thread) and pumps the engine's event stream
 //! (SPEC T1.4 disconnects/reconnects, T4.3 stale features, T3 authinfo, T8 restart advice,
-//! T7 flow outcomes, T7.8 payments) and health snapshots into the Kotlin `EventSink` as
-//! JSON. The engine only ever sends into a `broadcast` channel and flips a `Notify`, so a
+//! T7 flow outcomes, T7.8 payments) and health snapshots (coalesced: at most one push per
+//! 20 ms burst of changes) into the Kotlin `EventSink` as JSON. The engine only ever sends into a `broadcast` channel and flips a `Notify`, so a
 //! slow Kotlin consumer never blocks it; a pump that falls more than the channel's capacity
 //! behind gets one `EventsLost` event with the count (the overflow policy, documented on
 //! `FacePay.events`). Global references (completions, the sink) are counted in
@@ -175,6 +175,11 @@ fn health_key(h: &Health) -> Health {
     Health { authinfo_valid_for: None, ..h.clone() }
 }
 
+/// Health pushes are coalesced: one push at most this long after the first change of a burst
+/// (a flow changes the snapshot several times within microseconds; a status panel needs none
+/// of the intermediate ones, and each push costs a JSON and a JNI call on a shared CPU).
+const HEALTH_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal::health::EngineEvent>, sink: Counted) {
     let notify = term.health_notify();
     let mut last: Option<Health> = None;
@@ -187,21 +192,33 @@ async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal:
         }
     };
     push_health(&mut last);
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
+        let wait_due = async {
+            match due {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             ev = events.recv() => match ev {
                 Ok(ev) => {
-                    // Health first: a listener that reads `health` on an event sees it current.
-                    push_health(&mut last);
                     push(&sink, jni_str!("onEvent"), &schema::event_json(&ev));
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     push(&sink, jni_str!("onEvent"), &schema::events_lost_json(n));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            _ = notify.notified() => push_health(&mut last),
+            _ = notify.notified() => {
+                due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
+            }
+            _ = wait_due => {
+                due = None;
+                push_health(&mut last);
+            }
         }
     }
     push_health(&mut last);

@@ -153,15 +153,11 @@ pub fn event_value(e: &EngineEvent) -> Value {
     let name = event_name(e);
     let mut out = Map::new();
     out.insert("type".into(), json!(name));
-    match to_value(e) {
-        // Struct and newtype variants: `{name: {fields}}`.
-        Value::Object(mut m) => {
-            if let Some(Value::Object(fields)) = m.remove(name) {
-                out.extend(fields);
-            }
+    // Struct and newtype variants serialise as `{name: {fields}}`, unit variants as the name.
+    if let Value::Object(mut m) = to_value(e) {
+        if let Some(Value::Object(fields)) = m.remove(name) {
+            out.extend(fields);
         }
-        // Unit variants serialise as their name alone.
-        _ => {}
     }
     Value::Object(out)
 }

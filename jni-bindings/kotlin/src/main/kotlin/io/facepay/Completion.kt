@@ -74,7 +74,10 @@ internal class NativeCompletion(
 
 /**
  * A `CompletableFuture` of a facepay operation: [cancel] also stops the flow it belongs to
- * (T7.7), like cancelling the coroutine of the `suspend` variant.
+ * (T7.7), like cancelling the coroutine of the `suspend` variant. It completes on the engine's
+ * callback thread: dependent stages added with `thenApply` & co. run there, so keep them short
+ * (or use the `…Async(fn, executor)` forms) — a slow stage delays the next completions and
+ * events, never the engine.
  */
 class FacePayFuture<T> internal constructor() : CompletableFuture<T>() {
     @Volatile internal var onCancel: (() -> Unit)? = null

@@ -53,7 +53,7 @@ class FacePay private constructor(
      */
     val events: SharedFlow<FacePayEvent> = sink.events.asSharedFlow()
 
-    /** The latest health snapshot, pushed by the engine whenever it changes (no call needed). */
+    /** The latest health snapshot, pushed by the engine whenever it changes (no call needed; a burst of changes within 20 ms is one push). */
     val health: StateFlow<Health> = sink.health.asStateFlow()
 
     /**
