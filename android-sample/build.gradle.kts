@@ -1,7 +1,9 @@
 // The sample POS app (io.facepay.sample). Not exercised here: see README "Android".
-// Native libraries come from scripts/build-android.sh (cargo-ndk) into src/main/jniLibs.
+// It depends on the facepay library module (../android-library: the wrapper, the adapter,
+// the native libraries from scripts/build-android.sh and the consumer keep rules).
 plugins {
     id("com.android.application") version "8.7.3"
+    id("com.android.library") version "8.7.3" apply false
     id("org.jetbrains.kotlin.android") version "2.0.21"
 }
 
@@ -16,22 +18,18 @@ android {
         targetSdk = 35
         ndk { abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64") }
     }
-    sourceSets["main"].java.srcDirs(
-        "src/main/java",
-        "../jni-bindings/kotlin/src/main/kotlin",
-        // The vendor adapter: needs the vendor AAR in libs/.
-        "../jni-bindings/kotlin/src/vendor/kotlin",
-    )
     buildTypes {
         release {
+            // The library's consumer rules (proguard-rules.pro) apply by themselves.
             isMinifyEnabled = true
-            proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"), "../proguard-rules.pro")
+            proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"))
         }
     }
     packaging { jniLibs { useLegacyPackaging = false } } // 16 KB pages: keep .so uncompressed and aligned
 }
 
 dependencies {
+    implementation(project(":facepay"))
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
     // The vendor offline face AAR (com.tencent.wxpayface 2.32.300), from the vendor (not on
     // any public repository, never in this repository). `implementation`, not `compileOnly`:

@@ -7,3 +7,6 @@ dependencyResolutionManagement {
     repositories { google(); mavenCentral() }
 }
 rootProject.name = "facepay-sample"
+// The facepay library module the app depends on.
+include(":facepay")
+project(":facepay").projectDir = file("../android-library")

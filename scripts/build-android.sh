@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds libfacepay_jni for Android with cargo-ndk into android-sample/src/main/jniLibs:
+# Builds libfacepay_jni for Android with cargo-ndk into android-library/src/main/jniLibs:
 # arm64-v8a, armeabi-v7a, x86_64, profile `jni-release` (size-optimised, panic = unwind),
 # linked with 16 KB page alignment (Android 15+ devices). Each library is stripped; its
 # symbols are kept aside in target/android-symbols/<abi>/ for crash symbolication. The
@@ -26,7 +26,7 @@ for a in "$@"; do
 done
 
 command -v cargo-ndk >/dev/null 2>&1 || { echo "error: cargo-ndk is not installed (cargo install cargo-ndk)" >&2; exit 1; }
-out=android-sample/src/main/jniLibs
+out=android-library/src/main/jniLibs
 export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384"
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform 24 \
   -o "$out" build --profile jni-release -p facepay-jni "${features[@]}"

@@ -1,64 +1,89 @@
-//! `Native.Engine_*`: the terminal engine (one per app, T2) behind an `Arc` handle. Each
-//! call blocks the calling Java thread on the engine's answer (the Kotlin wrapper calls from
-//! `Dispatchers.IO` or its executor); every answer comes within the engine's deadlines.
+//! `Native.Engine_*`: the terminal engine (one per app, T2) behind an `Arc` handle, with its
+//! callback thread ([`crate::callbacks`]: completions, events, health pushes). These natives
+//! block the calling Java thread on the engine's answer (the `…Blocking` API, benchmarks);
+//! the `suspend` and `CompletableFuture` API uses [`crate::async_natives`]. Results cross as
+//! JSON ([`crate::schema`]), never positional arrays; every answer comes within the
+//! engine's deadlines (T1.1).
 
 use std::sync::Arc;
 
-use jni::objects::{JClass, JObjectArray, JString};
+use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
 use facepay::terminal::backend_http::HttpBackend;
 use facepay::terminal::blocking::block_on;
 use facepay::terminal::config::TerminalConfig;
-use facepay::terminal::engine::{Deps, PayRequest, Terminal};
+use facepay::terminal::engine::{Deps, PayRequest, Recognition, Terminal};
 use facepay::terminal::face_service::{FaceService, Surface};
 use facepay::terminal::verify::FlowId;
 use facepay::Secret;
 
-use crate::driver::{service_from_handle, string_array};
+use serde_json::json;
+
+use crate::callbacks::{Callbacks, Counted};
+use crate::driver::service_from_handle;
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 use crate::handles;
 
 pub struct Engine {
-    term: Terminal,
+    pub term: Terminal,
+    pub callbacks: Callbacks,
 }
 
-fn opt_string(env: &mut Env<'_>, s: &JString<'_>) -> FfiResult<Option<String>> {
+pub(crate) fn opt_string(env: &mut Env<'_>, s: &JString<'_>) -> FfiResult<Option<String>> {
     if s.is_null() {
         return Ok(None);
     }
     Ok(Some(s.try_to_string(env)?))
 }
 
-fn req_string(env: &mut Env<'_>, s: &JString<'_>, what: &str) -> FfiResult<String> {
+pub(crate) fn req_string(env: &mut Env<'_>, s: &JString<'_>, what: &str) -> FfiResult<String> {
     match opt_string(env, s)? {
         Some(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(illegal_arg(format!("{what} must not be null or empty"))),
     }
 }
 
-fn engine(h: jlong) -> FfiResult<Arc<Engine>> {
+pub(crate) fn engine(h: jlong) -> FfiResult<Arc<Engine>> {
     // SAFETY: Kotlin passes the handle from Engine_create under its close lock.
     unsafe { handles::borrow::<Engine>(h, "FacePay (closed: call FacePay.init again)") }
 }
 
-fn flow(id: jlong) -> FfiResult<FlowId> {
+pub(crate) fn flow(id: jlong) -> FfiResult<FlowId> {
     if id <= 0 {
         return Err(illegal_arg("flowId must be a flow id returned by startFlow"));
     }
     Ok(FlowId(id as u64))
 }
 
-fn amount(a: jlong) -> FfiResult<u64> {
+pub(crate) fn amount(a: jlong) -> FfiResult<u64> {
     if a <= 0 {
         return Err(illegal_arg("amountFen must be greater than 0"));
     }
     Ok(a as u64)
 }
 
-/// `Engine_create(configJson, simulatedBackend, sim, driver): Long`. Exactly one of `sim`
-/// (a `Sim_create` handle) and `driver` (a `Driver_create` handle) is non-zero.
+pub(crate) fn surface(surface_id: jlong, width: jint, height: jint) -> FfiResult<Surface> {
+    if surface_id <= 0 || width <= 0 || height <= 0 {
+        return Err(illegal_arg("surfaceId, width and height must be greater than 0 (T6.1)"));
+    }
+    Ok(Surface { id: surface_id as u64, width: width as u32, height: height as u32 })
+}
+
+/// `{"user_id", "out_user_id", "need_ext_verify"}`: the name stays in Rust (personal data).
+pub(crate) fn recognition_json(r: &Recognition) -> String {
+    json!({
+        "user_id": r.user.user_id,
+        "out_user_id": r.user.out_user_id,
+        "need_ext_verify": r.need_ext_verify,
+    })
+    .to_string()
+}
+
+/// `Engine_create(configJson, simulatedBackend, sim, driver, sink): Long`. Exactly one of
+/// `sim` (a `Sim_create` handle) and `driver` (a `Driver_create` handle) is non-zero; `sink`
+/// (an `io.facepay.EventSink`) receives the events and health pushes.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
     env: EnvUnowned<'l>,
@@ -67,8 +92,12 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
     simulated_backend: jboolean,
     sim: jlong,
     driver: jlong,
+    sink: JObject<'l>,
 ) -> jlong {
     run_ffi_safe(env, |env| {
+        if sink.is_null() {
+            return Err(illegal_arg("sink must not be null"));
+        }
         let json = req_string(env, &config, "config")?;
         let cfg = TerminalConfig::from_json(&json)?;
         let service: Arc<dyn FaceService> = match (sim, driver) {
@@ -85,8 +114,31 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
             let http = Arc::new(HttpBackend::from_config(&cfg, Arc::new(facepay::clock::SystemClock))?);
             Deps::new(service, http.clone(), http)
         };
-        let term = Terminal::start(cfg, deps)?;
-        Ok(handles::into_handle(Arc::new(Engine { term })))
+        let (term, events) = Terminal::start_subscribed(cfg, deps)?;
+        let sink = Counted::new(env, &sink)?;
+        let callbacks = match Callbacks::start(term.clone(), events, sink) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = block_on(term.shutdown());
+                return Err(e);
+            }
+        };
+        Ok(handles::into_handle(Arc::new(Engine { term, callbacks })))
+    })
+}
+
+/// `Config_validate(configJson)`: the core's checks, throwing `FacePayException(101)` that
+/// names the bad field (the Kotlin builders call it).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_facepay_Native_Config_1validate<'l>(
+    env: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    config: JString<'l>,
+) {
+    run_ffi_safe(env, |env| {
+        let json = req_string(env, &config, "config")?;
+        TerminalConfig::from_json(&json)?;
+        Ok(())
     })
 }
 
@@ -111,17 +163,17 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1startFlow<'l>(
     })
 }
 
-/// `[user_id, out_user_id, need_ext_verify]` — the name stays in Rust (personal data).
+/// The recognition as JSON ([`recognition_json`]).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1waitRecognition<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     h: jlong,
     flow_id: jlong,
-) -> JObjectArray<'l> {
+) -> JString<'l> {
     run_ffi_safe(env, |env| {
         let r = block_on(engine(h)?.term.wait_recognition(flow(flow_id)?))?;
-        Ok(string_array(env, &[r.user.user_id, r.user.out_user_id, r.need_ext_verify.to_string()])?)
+        Ok(env.new_string(recognition_json(&r))?)
     })
 }
 
@@ -177,7 +229,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1stop<'l>(
     run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.stop(flow(flow_id)?))?))
 }
 
-/// A whole payment: `[flow_id, idempotency_key, user_id]`. `phone` answers an auxiliary
+/// A whole payment: `{"flow_id", "idempotency_key", "user_id"}`. `phone` answers an auxiliary
 /// verification (T7.6); null cancels the flow when one is needed.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1pay<'l>(
@@ -187,13 +239,14 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1pay<'l>(
     amount_fen: jlong,
     out_trade_no: JString<'l>,
     phone: JString<'l>,
-) -> JObjectArray<'l> {
+) -> JString<'l> {
     run_ffi_safe(env, |env| {
         let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
         let phone = opt_string(env, &phone)?.map(Secret::new);
         let ext = move |_: &facepay::terminal::face_service::UserInfo| phone.clone();
         let paid = block_on(engine(h)?.term.pay(req, &ext))?;
-        Ok(string_array(env, &[paid.flow_id.0.to_string(), paid.idempotency_key, paid.user_id])?)
+        let j = json!({ "flow_id": paid.flow_id.0, "idempotency_key": paid.idempotency_key, "user_id": paid.user_id });
+        Ok(env.new_string(j.to_string())?)
     })
 }
 
@@ -218,10 +271,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceChanged<'l>(
     height: jint,
 ) {
     run_ffi_safe(env, |_env| {
-        if surface_id <= 0 || width <= 0 || height <= 0 {
-            return Err(illegal_arg("surfaceId, width and height must be greater than 0 (T6.1)"));
-        }
-        let s = Surface { id: surface_id as u64, width: width as u32, height: height as u32 };
+        let s = surface(surface_id, width, height)?;
         Ok(block_on(engine(h)?.term.surface_changed(s))?)
     })
 }
@@ -241,36 +291,16 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1release<'l>(env: EnvUnowne
     run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.release())?))
 }
 
-/// The health snapshot as key/value pairs (`[k0, v0, …]`); absent values are empty.
+/// The health snapshot as JSON ([`crate::schema::health_json`]: every field).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1health<'l>(
     env: EnvUnowned<'l>,
     _c: JClass<'l>,
     h: jlong,
-) -> JObjectArray<'l> {
+) -> JString<'l> {
     run_ffi_safe(env, |env| {
         let hl = engine(h)?.term.health();
-        let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
-        let kv: Vec<String> = [
-            ("state", format!("{:?}", hl.state)),
-            ("features_ready", hl.features_ready.to_string()),
-            ("features_stale", hl.features_stale.to_string()),
-            ("last_feature_update_unix_ms", opt(hl.last_feature_update_unix_ms)),
-            ("authinfo_valid_for_ms", opt(hl.authinfo_valid_for.map(|d| d.as_millis() as i64))),
-            ("disconnects", hl.disconnects.to_string()),
-            ("reconnects", hl.reconnects.to_string()),
-            ("init_calls", hl.init_calls.to_string()),
-            ("preview_bound", hl.preview_bound.to_string()),
-            ("flow_running", hl.flow_running.to_string()),
-            ("gate_running", hl.gate_running.to_string()),
-            ("last_outcome", hl.last_outcome.unwrap_or("").to_string()),
-            ("payments_queued", hl.payments_queued.to_string()),
-            ("next_restart_unix_ms", opt(hl.next_restart_unix_ms)),
-        ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_string(), v])
-        .collect();
-        Ok(string_array(env, &kv)?)
+        Ok(env.new_string(crate::schema::health_json(&hl))?)
     })
 }
 
@@ -280,6 +310,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1close<'l>(env: EnvUnowned<
     run_ffi_safe(env, |_env| {
         let e = engine(h)?;
         let r = block_on(e.term.shutdown());
+        // Every pending call has its answer now; the callback thread delivers them and ends.
+        e.callbacks.stop();
         drop(e);
         // SAFETY: called once per handle, after every live call returned (Kotlin's lock).
         unsafe { handles::release::<Engine>(h) };

@@ -9,7 +9,9 @@
 //! layer", SPEC T1.1 (a driver that never answers is a dead service), T2, T6, T7.
 
 pub mod answer;
+pub mod async_natives;
 pub mod cache;
+pub mod callbacks;
 #[cfg(feature = "test-natives")]
 pub mod debug_natives;
 pub mod driver;
@@ -17,6 +19,7 @@ pub mod engine_natives;
 pub mod ffi;
 pub mod handles;
 pub mod logging;
+pub mod schema;
 pub mod sim_natives;
 
 use std::ffi::c_void;
@@ -32,6 +35,7 @@ use jni::sys::{jint, JNI_ERR, JNI_VERSION_1_6};
 pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *mut c_void) -> jint {
     let outcome = std::panic::catch_unwind(|| {
         logging::init();
+        install_panic_hook();
         // SAFETY: the JVM hands us a valid pointer.
         let vm = unsafe { jni::JavaVM::from_raw(vm) };
         cache::init(&vm)
@@ -44,4 +48,23 @@ pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *
         }
         Err(_) => JNI_ERR,
     }
+}
+
+/// A panic anywhere in this library is logged (logcat on Android) with its location, never
+/// its payload (which could carry data), before the boundary turns it into
+/// `FacePayException(900)` ([`ffi`]). Replaces the default hook, which prints the payload.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let (file, line) = info.location().map(|l| (l.file(), l.line())).unwrap_or(("?", 0));
+            let thread = std::thread::current();
+            tracing::error!(
+                file,
+                line,
+                thread = thread.name().unwrap_or("?"),
+                "panic in facepay native code (a bug in facepay)"
+            );
+        }));
+    });
 }

@@ -80,6 +80,17 @@ pub unsafe fn service_from_handle(h: jlong) -> FfiResult<Arc<dyn FaceService>> {
     }
 }
 
+/// The injected HTTP 500 rate of the next simulated backends, as `f64` bits (0 = none). Set
+/// only by the test-only `TestNative.Debug_setSimBackendErrorRate` (a backend that is down
+/// while a payment is queued: the outbox keeps it, T7.8).
+#[cfg(feature = "simulator")]
+pub static SIM_BACKEND_ERROR_RATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(feature = "simulator")]
+fn sim_backend_error_rate() -> f64 {
+    f64::from_bits(SIM_BACKEND_ERROR_RATE.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Engine dependencies with the in-process backend double in place of the merchant backend.
 pub fn simulated_backend(cfg: &TerminalConfig, service: Arc<dyn FaceService>) -> FfiResult<Deps> {
     #[cfg(feature = "simulator")]
@@ -88,6 +99,7 @@ pub fn simulated_backend(cfg: &TerminalConfig, service: Arc<dyn FaceService>) ->
         let backend = SimBackend::new(SimBackendConfig {
             mch_id: cfg.mch_id.clone(),
             organizations: vec![cfg.organization_id.clone()],
+            error_rate: sim_backend_error_rate(),
             ..SimBackendConfig::default()
         });
         Ok(Deps::new(service, backend.clone(), backend))

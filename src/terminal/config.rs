@@ -154,6 +154,14 @@ impl TerminalConfig {
         }
         if let Some(p) = &self.store_path {
             check_field("store_path", p)?;
+            // T3.3, T7.8: the outbox must land where the app expects it; an Android
+            // process's working directory is `/`, so a relative path is a trap.
+            if !std::path::Path::new(p).is_absolute() {
+                return Err(Error::invalid_config(
+                    "store_path",
+                    "must be an absolute path (the working directory of an app process is /)",
+                ));
+            }
         }
         check_field("backend_url", &self.backend_url)?;
         if !(self.backend_url.starts_with("http://") || self.backend_url.starts_with("https://")) {
@@ -263,6 +271,9 @@ mod tests {
         let mut c = ok.clone();
         c.backend_url = "http://".into();
         assert!(c.validate().unwrap_err().to_string().contains("backend_url"));
+        let mut c = ok.clone();
+        c.store_path = Some("facepay/terminal.db".into());
+        assert!(c.validate().unwrap_err().to_string().contains("store_path"), "a relative store path is refused");
         let mut c = ok.clone();
         c.device_credential = Some(crate::error::Secret::new("guessable"));
         let e = c.validate().unwrap_err().to_string();

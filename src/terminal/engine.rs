@@ -37,6 +37,15 @@ impl Terminal {
     /// of microseconds on a virtual CPU, so before its thread sleeps the engine spins for a
     /// short, bounded while ([`blocking::SPIN`]) and stops as soon as it is woken.
     pub fn start(config: TerminalConfig, deps: Deps) -> Result<Terminal> {
+        Self::start_subscribed(config, deps).map(|(t, _)| t)
+    }
+
+    /// [`Terminal::start`], with a receiver subscribed before the engine runs, so it sees
+    /// every event from the first (the JNI layer's pump: `FacePay.events`).
+    pub fn start_subscribed(
+        config: TerminalConfig,
+        deps: Deps,
+    ) -> Result<(Terminal, broadcast::Receiver<EngineEvent>)> {
         let spin = blocking::EngineSpin::default();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -47,12 +56,13 @@ impl Terminal {
             let _guard = rt.enter();
             Self::prepare(config, deps)?
         };
+        let events = term.subscribe();
         let thread = std::thread::Builder::new()
             .name("facepay-engine".into())
             .spawn(move || rt.block_on(spin.watch(actor.run())))
             .map_err(|e| Error::Internal(format!("engine thread: {e}")))?;
         *term.thread.lock() = Some(thread);
-        Ok(term)
+        Ok((term, events))
     }
 
     /// Starts the engine as a task on the current tokio runtime (tests with paused time,
@@ -175,6 +185,12 @@ impl Terminal {
     /// The current health snapshot.
     pub fn health(&self) -> Health {
         Published::read(&self.health)
+    }
+
+    /// Notified whenever the health snapshot changes (one waiter: the JNI layer's push of
+    /// `FacePay.health`); the remaining authinfo time alone does not count as a change.
+    pub fn health_notify(&self) -> Arc<tokio::sync::Notify> {
+        Published::changed(&self.health)
     }
 
     /// The event stream (T1.4). A slow reader loses the oldest events; counters in

@@ -105,6 +105,8 @@ pub enum EngineEvent {
 pub(crate) struct Published {
     snapshot: Arc<Health>,
     authinfo_valid_for: Option<Duration>,
+    /// Notified whenever the snapshot is replaced (the Kotlin `health` StateFlow's push).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Published {
@@ -126,7 +128,13 @@ impl Published {
         p.authinfo_valid_for = authinfo_valid_for;
         if let Some(s) = snapshot {
             p.snapshot = s.clone();
+            p.changed.notify_one();
         }
+    }
+
+    /// Notified (one permit, one waiter) whenever the snapshot changes.
+    pub(crate) fn changed(shared: &Mutex<Published>) -> Arc<tokio::sync::Notify> {
+        shared.lock().changed.clone()
     }
 }
 

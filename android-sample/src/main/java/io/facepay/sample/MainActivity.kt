@@ -10,16 +10,29 @@ import android.widget.EditText
 import android.widget.LinearLayout
 import android.widget.TextView
 import io.facepay.FacePay
+import io.facepay.FacePayEvent
 import io.facepay.FacePayException
+import io.facepay.Health
+import io.facepay.Outcome
 import io.facepay.PreviewBinder
-import java.util.concurrent.Executors
 import java.util.concurrent.LinkedBlockingQueue
+import kotlin.coroutines.CoroutineContext
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.launch
 
 /**
- * The sample POS screen: one 3:4 preview (T6), an amount, pay and cancel, and a status panel
- * (service state, feature age, authinfo expiry, reconnect count, last outcome). Views are built
- * in code so the sample needs no resources. Payments run on a worker thread in the only legal
- * order (T7); cancel stops the flow at any time (T7.7).
+ * The sample POS screen: one 3:4 preview (T6), an amount, pay and cancel, and a status panel fed
+ * live by `FacePay.health` and `FacePay.events` (service state, feature age, authinfo expiry,
+ * reconnects, next restart window (T8), last outcome, payments pending). Views are built in code
+ * so the sample needs no resources. Its coroutines live in a scope tied to the activity: Pay runs
+ * the flow in one coroutine (T7 order inside the SDK), Cancel cancels that coroutine and the SDK
+ * stops the flow (T7.7); leaving the activity (rotation included) cancels it too, so no flow is
+ * left running into a "flow busy". Nothing here blocks the main thread on a native call.
  */
 class MainActivity : Activity() {
     lateinit var preview: Preview34SurfaceView
@@ -33,11 +46,18 @@ class MainActivity : Activity() {
     val outcomes = LinkedBlockingQueue<String>()
 
     private val main = Handler(Looper.getMainLooper())
-    private val worker = Executors.newSingleThreadExecutor()
+    private val mainDispatcher = object : CoroutineDispatcher() {
+        override fun dispatch(context: CoroutineContext, block: Runnable) {
+            main.post(block)
+        }
+    }
+    private val scope = CoroutineScope(SupervisorJob() + mainDispatcher)
     private lateinit var facePay: FacePay
     private lateinit var binder: PreviewBinder
-    @Volatile private var currentFlow = 0L
-    @Volatile private var lastOutcome = "-"
+    private var payment: Job? = null
+    private var health: Health = Health.UNKNOWN
+    private var lastOutcome = "-"
+    private var lastEvent = "-"
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
@@ -60,6 +80,15 @@ class MainActivity : Activity() {
         setContentView(root)
         binder = PreviewBinder(facePay)
         binder.attach(preview)
+        health = facePay.health.value
+        scope.launch { facePay.health.collect { health = it; renderStatus() } }
+        scope.launch { facePay.events.collect { onEvent(it) } }
+        renderStatus()
+    }
+
+    private fun onEvent(e: FacePayEvent) {
+        lastEvent = e.javaClass.simpleName
+        if (e is FacePayEvent.FlowEnded && e.outcome is Outcome.Cancelled) lastOutcome = "cancelled"
         renderStatus()
     }
 
@@ -70,37 +99,28 @@ class MainActivity : Activity() {
             outcomes.put("enter an amount in fen")
             return
         }
+        if (payment?.isActive == true) return
         val tail = phone.text.toString().takeIf { it.isNotBlank() }
-        worker.execute {
+        payment = scope.launch {
             val outcome = try {
-                val flow = facePay.startFlowBlocking(fen)
-                currentFlow = flow
-                val rec = facePay.waitRecognitionBlocking(flow)
-                if (rec.needExtVerify) {
-                    if (tail == null) {
-                        facePay.stopBlocking(flow)
-                        throw FacePayException(FacePayException.FLOW_CANCELLED, "auxiliary verification needs the phone tail")
-                    }
-                    facePay.extVerifyBlocking(flow, tail)
-                }
-                facePay.finishBlocking(flow)
-                facePay.credentialBlocking(flow)
+                facePay.pay(fen, null, tail)
                 "paid"
+            } catch (e: CancellationException) {
+                outcomes.put("cancelled")
+                throw e
             } catch (e: FacePayException) {
                 "failed (${e.code})"
             } catch (e: IllegalStateException) {
                 "failed (${e.message})"
-            } finally {
-                currentFlow = 0
             }
-            main.post { show(outcome) }
+            show(outcome)
             outcomes.put(outcome)
         }
     }
 
-    private fun cancel() {
-        val flow = currentFlow
-        if (flow != 0L) worker.execute { runCatching { facePay.stopBlocking(flow) } }
+    /** T7.7: cancels the payment's coroutine; the SDK stops the flow. */
+    fun cancel() {
+        payment?.cancel()
     }
 
     private fun show(outcome: String) {
@@ -109,16 +129,20 @@ class MainActivity : Activity() {
     }
 
     fun renderStatus() {
-        val h = facePay.refreshHealth()
+        val h = health
         val featureAge = h.lastFeatureUpdateUnixMs?.let { "${(System.currentTimeMillis() - it) / 1000} s" } ?: "never"
         val expiry = h.authinfoValidForMs?.let { "${it / 1000} s" } ?: "none"
-        status.text = "service: ${h.state}\nfeature age: $featureAge\nauthinfo expires in: $expiry\n" +
-            "reconnects: ${h.reconnects}\npreview bound: ${h.previewBound}\nlast outcome: $lastOutcome"
+        val restart = h.nextRestartUnixMs?.let { "${(it - System.currentTimeMillis()) / 60_000} min" } ?: "none planned"
+        val state = h.state.name.lowercase().replaceFirstChar { it.uppercase() }
+        status.text = "service: $state\nfeature age: $featureAge${if (h.featuresStale) " (stale)" else ""}\n" +
+            "authinfo expires in: $expiry\nreconnects: ${h.reconnects} (disconnects: ${h.disconnects})\n" +
+            "next restart: $restart\npreview bound: ${h.previewBound}\npayments pending: ${(h.paymentsQueued - h.paymentsFinal.values.sum()).coerceAtLeast(0)}\n" +
+            "last outcome: $lastOutcome\nlast event: $lastEvent"
     }
 
     override fun onDestroy() {
         binder.detach()
-        worker.shutdown()
+        scope.cancel() // the payment's coroutine too: its flow is stopped (T7.7)
         super.onDestroy()
     }
 }

@@ -1,13 +1,20 @@
 package io.facepay
 
+import java.time.Duration
+import org.json.JSONObject
+
 /**
- * The terminal configuration (Rust `TerminalConfig`; the core validates every field and names
- * the bad one). [simulatedBackend] replaces the merchant backend by the in-process simulator
- * (emulators, demos, tests). [timingJson] optionally overrides deadlines (`{"call_timeout_ms": 500}`).
- * [deviceCredential] is the credential `facepay backend devices add` issued for this terminal
- * (SPEC S1: every backend request is signed with it; a secret: [toString] masks it, never log it);
- * [backendCaPem] is the backend's CA or certificate, the only one HTTPS trusts (S3);
- * [allowPlainHttp] permits `http://` to a host other than loopback (a TLS-terminating proxy only).
+ * The terminal configuration (Rust `TerminalConfig`). Build it with the Kotlin DSL
+ * [facePayConfig] or the Java [Builder] (`FacePayConfig.builder()…build()`); [Builder.build]
+ * has the core validate every field, so a bad one throws `FacePayException(INVALID_CONFIG)`
+ * naming it. [simulatedBackend] replaces the merchant backend by the in-process simulator
+ * (emulators, demos, tests). [deviceCredential] is the credential `facepay backend devices add`
+ * issued for this terminal (SPEC S1: every backend request is signed with it; a secret:
+ * [toString] masks it, never log it); [backendCaPem] is the backend's CA, the only one HTTPS
+ * trusts (S3); [allowPlainHttp] permits `http://` to a host other than loopback (a
+ * TLS-terminating proxy only). The store (T3.3 authinfo cache, T7.8 outbox): [storePath] is an
+ * absolute file; unset, `FacePay.init` puts it under the app's no-backup files directory;
+ * [memoryStore] keeps it in memory (tests, the simulator), losing queued payments on a crash.
  */
 data class FacePayConfig(
     val deviceId: String,
@@ -21,45 +28,113 @@ data class FacePayConfig(
     val subMchId: String? = null,
     val storePath: String? = null,
     val simulatedBackend: Boolean = false,
-    val timingJson: String? = null,
+    val timing: Timing = Timing(),
     val deviceCredential: String? = null,
     val backendCaPem: String? = null,
     val allowPlainHttp: Boolean = false,
+    val memoryStore: Boolean = false,
+    /** T8: restart window, local hours [start, end). Null = the core's default. */
+    val restartWindowHours: Pair<Int, Int>? = null,
 ) {
+    init {
+        require(!(memoryStore && storePath != null)) { "storePath: set a file path or memoryStore, not both" }
+    }
+
     /** Never shows the device credential (S1). */
     override fun toString(): String =
         "FacePayConfig(deviceId=$deviceId, appid=$appid, mchId=$mchId, organizationId=$organizationId, " +
             "backendUrl=$backendUrl, subAppid=$subAppid, subMchId=$subMchId, storePath=$storePath, " +
-            "simulatedBackend=$simulatedBackend, timingJson=$timingJson, " +
+            "memoryStore=$memoryStore, simulatedBackend=$simulatedBackend, timing=$timing, " +
             "deviceCredential=${if (deviceCredential == null) "null" else "***"}, " +
             "backendCaPem=${if (backendCaPem == null) "null" else "(pem)"}, allowPlainHttp=$allowPlainHttp)"
 
+    internal fun withDefaultStore(path: String) = copy(storePath = path)
+
+    /** The core's JSON (org.json; `store_path` unset means memory to the core). */
     internal fun toJson(): String {
-        val sb = StringBuilder("{")
-        fun field(k: String, v: String?) {
-            if (v == null) return
-            if (sb.length > 1) sb.append(',')
-            sb.append('"').append(k).append("\":").append(quote(v))
-        }
-        field("device_id", deviceId)
-        field("appid", appid)
-        field("mch_id", mchId)
-        field("mch_name", mchName)
-        field("organization_id", organizationId)
-        field("backend_url", backendUrl)
-        field("sub_appid", subAppid)
-        field("sub_mch_id", subMchId)
-        field("store_path", storePath)
-        field("device_credential", deviceCredential)
-        field("backend_ca_pem", backendCaPem)
-        if (allowPlainHttp) sb.append(",\"allow_plain_http\":true")
-        if (timingJson != null) sb.append(",\"timing\":").append(timingJson)
-        return sb.append('}').toString()
+        val o = JSONObject()
+        o.put("device_id", deviceId)
+        o.put("appid", appid)
+        o.put("mch_id", mchId)
+        o.put("mch_name", mchName)
+        o.put("organization_id", organizationId)
+        o.put("backend_url", backendUrl)
+        subAppid?.let { o.put("sub_appid", it) }
+        subMchId?.let { o.put("sub_mch_id", it) }
+        storePath?.let { o.put("store_path", it) }
+        deviceCredential?.let { o.put("device_credential", it) }
+        backendCaPem?.let { o.put("backend_ca_pem", it) }
+        if (allowPlainHttp) o.put("allow_plain_http", true)
+        restartWindowHours?.let { o.put("restart_window", org.json.JSONArray(listOf(it.first, it.second))) }
+        timing.toJson()?.let { o.put("timing", it) }
+        return o.toString()
     }
 
+    /** The Java builder (Kotlin: [facePayConfig]). */
+    class Builder {
+        var deviceId: String? = null
+        var appid: String? = null
+        var mchId: String? = null
+        var mchName: String? = null
+        var organizationId: String? = null
+        var backendUrl: String? = null
+        var subAppid: String? = null
+        var subMchId: String? = null
+        var storePath: String? = null
+        var memoryStore: Boolean = false
+        var simulatedBackend: Boolean = false
+        var deviceCredential: String? = null
+        var backendCaPem: String? = null
+        var allowPlainHttp: Boolean = false
+        var restartWindowHours: Pair<Int, Int>? = null
+        var timing: Timing = Timing()
+
+        fun deviceId(v: String) = apply { deviceId = v }
+        fun appid(v: String) = apply { appid = v }
+        fun mchId(v: String) = apply { mchId = v }
+        fun mchName(v: String) = apply { mchName = v }
+        fun organizationId(v: String) = apply { organizationId = v }
+        fun backendUrl(v: String) = apply { backendUrl = v }
+        fun subAppid(v: String?) = apply { subAppid = v }
+        fun subMchId(v: String?) = apply { subMchId = v }
+        fun storePath(v: String?) = apply { storePath = v }
+        fun memoryStore(v: Boolean) = apply { memoryStore = v }
+        fun simulatedBackend(v: Boolean) = apply { simulatedBackend = v }
+        fun deviceCredential(v: String?) = apply { deviceCredential = v }
+        fun backendCaPem(v: String?) = apply { backendCaPem = v }
+        fun allowPlainHttp(v: Boolean) = apply { allowPlainHttp = v }
+        fun restartWindowHours(start: Int, end: Int) = apply { restartWindowHours = Pair(start, end) }
+        fun timing(v: Timing) = apply { timing = v }
+
+        /** Kotlin DSL: `timing { callTimeout = Duration.ofMillis(500) }`. */
+        fun timing(block: Timing.Builder.() -> Unit) = apply { timing = Timing.Builder().apply(block).build() }
+
+        /** Validated by the core: a missing or bad field throws, naming it. */
+        fun build(): FacePayConfig {
+            fun req(name: String, v: String?): String =
+                v ?: throw FacePayException(FacePayException.INVALID_CONFIG, "invalid configuration `$name`: required")
+            val c = FacePayConfig(
+                deviceId = req("device_id", deviceId), appid = req("appid", appid), mchId = req("mch_id", mchId),
+                mchName = req("mch_name", mchName), organizationId = req("organization_id", organizationId),
+                backendUrl = req("backend_url", backendUrl), subAppid = subAppid, subMchId = subMchId,
+                storePath = storePath, simulatedBackend = simulatedBackend, timing = timing,
+                deviceCredential = deviceCredential, backendCaPem = backendCaPem, allowPlainHttp = allowPlainHttp,
+                memoryStore = memoryStore, restartWindowHours = restartWindowHours,
+            )
+            c.validate()
+            return c
+        }
+    }
+
+    /** Has the core check every field; throws `FacePayException(INVALID_CONFIG)` naming the bad one. */
+    fun validate() = Native.Config_validate(toJson())
+
     companion object {
-        /** A configuration for the simulator (emulator, sample app, tests). */
+        @JvmStatic fun builder() = Builder()
+
+        /** A configuration for the simulator (emulator, sample app, tests): memory store, simulated backend. */
         @JvmStatic
+        @JvmOverloads
         fun simulator(deviceId: String = "sim-1"): FacePayConfig = FacePayConfig(
             deviceId = deviceId,
             appid = "wx-sim-app",
@@ -68,76 +143,91 @@ data class FacePayConfig(
             organizationId = "org-canteen-1",
             backendUrl = "http://backend.invalid",
             simulatedBackend = true,
+            memoryStore = true,
         )
-
-        private fun quote(s: String): String {
-            val sb = StringBuilder("\"")
-            for (c in s) {
-                when {
-                    c == '"' -> sb.append("\\\"")
-                    c == '\\' -> sb.append("\\\\")
-                    c < ' ' -> sb.append(String.format("\\u%04x", c.code))
-                    else -> sb.append(c)
-                }
-            }
-            return sb.append('"').toString()
-        }
     }
 }
 
-/** A health snapshot (Rust `Health`), for the status panel. */
-data class Health(
-    val state: String,
-    val featuresReady: Boolean,
-    val featuresStale: Boolean,
-    val lastFeatureUpdateUnixMs: Long?,
-    val authinfoValidForMs: Long?,
-    val disconnects: Long,
-    val reconnects: Long,
-    val initCalls: Long,
-    val previewBound: Boolean,
-    val flowRunning: Boolean,
-    val lastOutcome: String?,
-    val paymentsQueued: Long,
+/** Kotlin DSL: `val cfg = facePayConfig { deviceId = "t-1"; …; timing { flowTimeout = Duration.ofSeconds(30) } }`. */
+fun facePayConfig(block: FacePayConfig.Builder.() -> Unit): FacePayConfig = FacePayConfig.Builder().apply(block).build()
+
+/**
+ * The engine's deadlines and periods (Rust `Timing`); null = the core's default. Typed
+ * durations: the core refuses a bad one by its field name.
+ */
+data class Timing(
+    /** T1.1: an ordinary vendor call. */
+    val callTimeout: Duration? = null,
+    /** Init and feature updates. */
+    val slowCallTimeout: Duration? = null,
+    /** T1.1: the first callback after `startVerify`. */
+    val firstCallbackTimeout: Duration? = null,
+    /** T7.2: the whole flow. */
+    val flowTimeout: Duration? = null,
+    /** T1.2: reconnect backoff. */
+    val backoffInitial: Duration? = null,
+    val backoffMax: Duration? = null,
+    /** T4.2 */
+    val featureCheckEvery: Duration? = null,
+    /** T4.3 */
+    val featureStaleAfter: Duration? = null,
+    val authinfoDefaultTtl: Duration? = null,
+    val outboxBackoffInitial: Duration? = null,
+    val outboxBackoffMax: Duration? = null,
 ) {
-    companion object {
-        val UNKNOWN = Health("Uninitialised", false, false, null, null, 0, 0, 0, false, false, null, 0)
-
-        internal fun parse(kv: Array<String>): Health {
-            val m = HashMap<String, String>()
-            var i = 0
-            while (i + 1 < kv.size) {
-                m[kv[i]] = kv[i + 1]
-                i += 2
-            }
-            fun l(k: String) = m[k]?.takeIf { it.isNotEmpty() }?.toLong()
-            fun b(k: String) = m[k] == "true"
-            return Health(
-                state = m["state"] ?: "Uninitialised",
-                featuresReady = b("features_ready"),
-                featuresStale = b("features_stale"),
-                lastFeatureUpdateUnixMs = l("last_feature_update_unix_ms"),
-                authinfoValidForMs = l("authinfo_valid_for_ms"),
-                disconnects = l("disconnects") ?: 0,
-                reconnects = l("reconnects") ?: 0,
-                initCalls = l("init_calls") ?: 0,
-                previewBound = b("preview_bound"),
-                flowRunning = b("flow_running"),
-                lastOutcome = m["last_outcome"]?.takeIf { it.isNotEmpty() },
-                paymentsQueued = l("payments_queued") ?: 0,
-            )
+    internal fun toJson(): JSONObject? {
+        val o = JSONObject()
+        fun put(k: String, d: Duration?) {
+            if (d == null) return
+            require(!d.isNegative) { "timing.$k must not be negative" }
+            o.put(k, d.toMillis())
         }
+        put("call_timeout_ms", callTimeout)
+        put("slow_call_timeout_ms", slowCallTimeout)
+        put("first_callback_timeout_ms", firstCallbackTimeout)
+        put("flow_timeout_ms", flowTimeout)
+        put("backoff_initial_ms", backoffInitial)
+        put("backoff_max_ms", backoffMax)
+        put("feature_check_every_ms", featureCheckEvery)
+        put("feature_stale_after_ms", featureStaleAfter)
+        put("authinfo_default_ttl_ms", authinfoDefaultTtl)
+        put("outbox_backoff_initial_ms", outboxBackoffInitial)
+        put("outbox_backoff_max_ms", outboxBackoffMax)
+        return if (o.length() == 0) null else o
     }
-}
 
-/** A payment whose credential is safely in the outbox (T7.8). */
-data class Paid(val flowId: Long, val idempotencyKey: String, val userId: String)
+    class Builder {
+        var callTimeout: Duration? = null
+        var slowCallTimeout: Duration? = null
+        var firstCallbackTimeout: Duration? = null
+        var flowTimeout: Duration? = null
+        var backoffInitial: Duration? = null
+        var backoffMax: Duration? = null
+        var featureCheckEvery: Duration? = null
+        var featureStaleAfter: Duration? = null
+        var authinfoDefaultTtl: Duration? = null
+        var outboxBackoffInitial: Duration? = null
+        var outboxBackoffMax: Duration? = null
 
-/** The recognition callback's result (T7): the user and whether auxiliary verification is needed (T7.6). */
-data class Recognition(val userId: String, val outUserId: String, val needExtVerify: Boolean)
+        fun callTimeout(d: Duration) = apply { callTimeout = d }
+        fun slowCallTimeout(d: Duration) = apply { slowCallTimeout = d }
+        fun firstCallbackTimeout(d: Duration) = apply { firstCallbackTimeout = d }
+        fun flowTimeout(d: Duration) = apply { flowTimeout = d }
+        fun backoffInitial(d: Duration) = apply { backoffInitial = d }
+        fun backoffMax(d: Duration) = apply { backoffMax = d }
+        fun featureCheckEvery(d: Duration) = apply { featureCheckEvery = d }
+        fun featureStaleAfter(d: Duration) = apply { featureStaleAfter = d }
+        fun authinfoDefaultTtl(d: Duration) = apply { authinfoDefaultTtl = d }
+        fun outboxBackoffInitial(d: Duration) = apply { outboxBackoffInitial = d }
+        fun outboxBackoffMax(d: Duration) = apply { outboxBackoffMax = d }
 
-/** Java-friendly completion callback. */
-interface ResultCallback<T> {
-    fun onSuccess(value: T)
-    fun onError(error: Throwable)
+        fun build() = Timing(
+            callTimeout, slowCallTimeout, firstCallbackTimeout, flowTimeout, backoffInitial, backoffMax,
+            featureCheckEvery, featureStaleAfter, authinfoDefaultTtl, outboxBackoffInitial, outboxBackoffMax,
+        )
+    }
+
+    companion object {
+        @JvmStatic fun builder() = Builder()
+    }
 }

@@ -37,10 +37,34 @@ fun interface DriverCallback {
     fun response(result: Map<String, Any?>)
 }
 
-/** Rust calls [dispatch] on its dispatch thread; answers go back through `Native.Driver_answer`. */
+/**
+ * Rust calls [dispatch] on its dispatch thread; answers go back through `Native.Driver_answer`.
+ * An answer (from any thread: a vendor binder thread) and [close] exclude each other, so a late
+ * answer never touches a freed driver handle: it is dropped once [close] began.
+ */
 @CalledFromNative
 internal class DriverBridge(private val driver: FaceServiceDriver) {
-    @Volatile internal var handle: Long = 0
+    private val lock = java.util.concurrent.locks.ReentrantReadWriteLock()
+    private var handle: Long = 0
+
+    fun open() {
+        handle = Native.Driver_create(this)
+    }
+
+    fun handleForCreate(): Long = lock.readLock().let { it.lock(); try { handle } finally { it.unlock() } }
+
+    /** Frees the driver handle once no answer is in flight; idempotent. */
+    fun close() {
+        val w = lock.writeLock()
+        w.lock()
+        try {
+            val h = handle
+            handle = 0
+            if (h != 0L) Native.Driver_close(h)
+        } finally {
+            w.unlock()
+        }
+    }
 
     @CalledFromNative
     fun dispatch(op: Int, id: Long, kv: Array<String>) {
@@ -52,31 +76,38 @@ internal class DriverBridge(private val driver: FaceServiceDriver) {
         }
         val cb = DriverCallback { result -> answer(id, op, result) }
         when (op) {
-            0 -> driver.initWxpayface(req, cb)
-            1 -> driver.getWxpayfaceRawdata(cb)
-            2 -> driver.preloadSdkEnv(req, cb)
-            3 -> driver.manualUpdateFaceDatas(req, cb)
-            4 -> driver.getSdkInfo(req, cb)
-            5 -> driver.setCameraPreview(req, cb)
-            6 -> driver.removeCameraView(req, cb)
-            7 -> driver.startVerify(req, cb)
-            8 -> driver.stopVerify(req, cb)
-            9 -> driver.finishFaceVerify(req, cb)
-            10 -> driver.getFacePayCredential(req, cb)
-            11 -> driver.releaseWxpayface(cb)
+            OP_INIT -> driver.initWxpayface(req, cb)
+            OP_RAW_DATA -> driver.getWxpayfaceRawdata(cb)
+            OP_PRELOAD -> driver.preloadSdkEnv(req, cb)
+            OP_UPDATE_FEATURES -> driver.manualUpdateFaceDatas(req, cb)
+            OP_SDK_INFO -> driver.getSdkInfo(req, cb)
+            OP_SET_PREVIEW -> driver.setCameraPreview(req, cb)
+            OP_REMOVE_PREVIEW -> driver.removeCameraView(req, cb)
+            OP_START_VERIFY -> driver.startVerify(req, cb)
+            OP_STOP_VERIFY -> driver.stopVerify(req, cb)
+            OP_FINISH -> driver.finishFaceVerify(req, cb)
+            OP_CREDENTIAL -> driver.getFacePayCredential(req, cb)
+            OP_RELEASE -> driver.releaseWxpayface(cb)
             else -> throw IllegalArgumentException("unknown face service operation $op")
         }
     }
 
     private fun answer(id: Long, op: Int, result: Map<String, Any?>) {
-        val h = handle
-        if (h == 0L) return // closed: late answers are dropped
         val flat = ArrayList<String?>(result.size * 2)
         for ((k, v) in result) {
             flat.add(k)
             flat.add(tag(v))
         }
-        Native.Driver_answer(h, id, op, flat.toTypedArray())
+        val arr = flat.toTypedArray()
+        val r = lock.readLock()
+        r.lock()
+        try {
+            val h = handle
+            if (h == 0L) return // closed: late answers are dropped
+            Native.Driver_answer(h, id, op, arr)
+        } finally {
+            r.unlock()
+        }
     }
 
     /** A value with its Java type, so the core refuses an ill-typed key by name (never a panic). */
@@ -88,5 +119,29 @@ internal class DriverBridge(private val driver: FaceServiceDriver) {
         is Float, is Double -> "f:$v"
         is List<*> -> "l:${v.size}"
         else -> "o:$v"
+    }
+
+    companion object {
+        /** The Rust `Op` numbers (compared with Rust's by `SchemaTest`). */
+        const val OP_INIT = 0
+        const val OP_RAW_DATA = 1
+        const val OP_PRELOAD = 2
+        const val OP_UPDATE_FEATURES = 3
+        const val OP_SDK_INFO = 4
+        const val OP_SET_PREVIEW = 5
+        const val OP_REMOVE_PREVIEW = 6
+        const val OP_START_VERIFY = 7
+        const val OP_STOP_VERIFY = 8
+        const val OP_FINISH = 9
+        const val OP_CREDENTIAL = 10
+        const val OP_RELEASE = 11
+
+        /** By Rust `Op` variant name. */
+        val OPS: Map<String, Int> = linkedMapOf(
+            "Init" to OP_INIT, "RawData" to OP_RAW_DATA, "Preload" to OP_PRELOAD, "UpdateFeatures" to OP_UPDATE_FEATURES,
+            "SdkInfo" to OP_SDK_INFO, "SetPreview" to OP_SET_PREVIEW, "RemovePreview" to OP_REMOVE_PREVIEW,
+            "StartVerify" to OP_START_VERIFY, "StopVerify" to OP_STOP_VERIFY, "Finish" to OP_FINISH,
+            "Credential" to OP_CREDENTIAL, "Release" to OP_RELEASE,
+        )
     }
 }

@@ -24,7 +24,7 @@ class DriverTest {
         // Without a phone the flow that needs auxiliary verification is cancelled (T7.6).
         val e = assertThrows(FacePayException::class.java) { f.payBlocking(100) }
         assertEquals(FacePayException.FLOW_CANCELLED, e.code)
-        f.surfaceChangedBlocking(PreviewBinder.SURFACE_ID, 480, 640)
+        f.surfaceChangedBlocking(1, 480, 640)
         assertEquals(1, d.calls.get())
     }
 
@@ -49,7 +49,7 @@ class DriverTest {
         assertTrue("code ${e.code}", e.code == FacePayException.CALL_TIMEOUT || e.code == FacePayException.SERVICE_DISCONNECTED)
         val flow = assertThrows(FacePayException::class.java) { f.payBlocking(100) }
         assertTrue("code ${flow.code}", flow.code != FacePayException.INTERNAL)
-        assertTrue(f.refreshHealth().state != "Ready")
+        assertTrue(f.refreshHealth().state != ServiceState.READY)
     }
 
     @Test fun a_driver_that_throws_gives_a_clear_error_and_the_jvm_lives_on() {
@@ -57,6 +57,6 @@ class DriverTest {
         val e = assertThrows(FacePayException::class.java) { f.initBlocking() }
         assertEquals(FacePayException.VENDOR, e.code)
         assertTrue(e.message!!.contains("Init"))
-        assertEquals(42L, Native.Debug_echo(41))
+        assertEquals(42L, TestNative.Debug_echo(41))
     }
 }

@@ -50,10 +50,15 @@ class ThrowingDriver : FakeDriver() {
 
 object Configs {
     /** Short deadlines so the watchdog tests end quickly (no timed assertion depends on them). */
-    const val FAST_TIMING = """{"call_timeout_ms":300,"slow_call_timeout_ms":300,"first_callback_timeout_ms":300,"backoff_initial_ms":50,"backoff_max_ms":100}"""
+    val FAST_TIMING = Timing(
+        callTimeout = ms(300), slowCallTimeout = ms(300), firstCallbackTimeout = ms(300),
+        backoffInitial = ms(50), backoffMax = ms(100),
+    )
+
+    fun ms(v: Long): java.time.Duration = java.time.Duration.ofMillis(v)
 
     fun sim(deviceId: String = "sim-1") = FacePayConfig.simulator(deviceId)
-    fun fast(deviceId: String = "fast-1") = FacePayConfig.simulator(deviceId).copy(timingJson = FAST_TIMING)
+    fun fast(deviceId: String = "fast-1") = FacePayConfig.simulator(deviceId).copy(timing = FAST_TIMING)
 }
 
 /** Recognition starts but never calls back (the user has not looked at the camera yet). */

@@ -27,7 +27,7 @@ class NativeEngineTest {
         assertTrue(paid.flowId > 0)
         assertTrue(paid.idempotencyKey.isNotEmpty())
         assertTrue(paid.userId.isNotEmpty())
-        assertEquals("Ready", f.health.value.state)
+        assertEquals(ServiceState.READY, f.refreshHealth().state)
         assertTrue(f.refreshHealth().featuresReady)
     }
 
@@ -46,12 +46,14 @@ class NativeEngineTest {
         val e = assertThrows(FacePayException::class.java) { f.credentialBlocking(flow2) }
         assertNotEquals(0, e.code)
         f.startGateBlocking()
-        assertTrue(f.refreshHealth().let { it.state == "Ready" })
+        assertTrue(f.refreshHealth().let { it.state == ServiceState.READY })
         f.stopGateBlocking()
-        f.surfaceChangedBlocking(PreviewBinder.SURFACE_ID, 480, 640)
+        f.surfaceChangedBlocking(1, 480, 640)
         f.surfaceDestroyedBlocking()
         f.releaseBlocking()
-        assertEquals("Uninitialised", f.refreshHealth().state)
+        // The engine answers the call, then publishes its health: wait for the snapshot.
+        Waits.until("uninitialised after release") { f.refreshHealth().state == ServiceState.UNINITIALISED }
+        assertEquals(ServiceState.UNINITIALISED, f.refreshHealth().state)
     }
 
     @Test fun t7_3_finish_before_recognition_is_refused_with_code() {
@@ -98,7 +100,7 @@ class NativeEngineTest {
         assertEquals(FacePayException.INVALID_CONFIG, e.code)
         assertTrue(e.message!!.contains("appid"))
         val j = assertThrows(FacePayException::class.java) {
-            FacePay.initHost(Configs.sim().copy(timingJson = "{nope"), SimulatedFaceDriver(1))
+            FacePay.initHost(Configs.sim().copy(timing = Timing(flowTimeout = java.time.Duration.ZERO)), SimulatedFaceDriver(1))
         }
         assertEquals(FacePayException.INVALID_CONFIG, j.code)
         assertEquals(null, FacePay.current())
@@ -119,21 +121,21 @@ class NativeEngineTest {
     }
 
     @Test fun a_panicking_native_becomes_an_exception_and_the_jvm_lives_on() {
-        val e = assertThrows(FacePayException::class.java) { Native.Debug_panic() }
+        val e = assertThrows(FacePayException::class.java) { TestNative.Debug_panic() }
         assertEquals(FacePayException.INTERNAL, e.code)
         assertFalse(e.message!!.contains("deliberate")) // the payload is not echoed
-        assertEquals(42L, Native.Debug_echo(41))
+        assertEquals(42L, TestNative.Debug_echo(41))
         val f = open()
         Ready.await(f)
         assertTrue(f.payBlocking(100, null, "1234").idempotencyKey.isNotEmpty())
     }
 
     @Test fun bench_support_natives_answer() {
-        val r = Native.Debug_benchRustFlow(100)
+        val r = TestNative.Debug_benchRustFlow(100)
         assertEquals(2, r.size)
         assertTrue(r[0] > 0.0 && r[1] >= r[0])
-        assertThrows(IllegalArgumentException::class.java) { Native.Debug_benchRustFlow(1) }
-        val t = Native.Debug_benchRustThreadedFlow(100)
+        assertThrows(IllegalArgumentException::class.java) { TestNative.Debug_benchRustFlow(1) }
+        val t = TestNative.Debug_benchRustThreadedFlow(100)
         assertTrue(t[0] > 0.0 && t[1] >= t[0])
     }
 
@@ -144,11 +146,6 @@ class NativeEngineTest {
             val p = f.pay(100, null, "1234")
             assertTrue(p.idempotencyKey.isNotEmpty())
         }
-        val q = java.util.concurrent.LinkedBlockingQueue<Result<Paid>>()
-        f.payAsync(100, null, "1234", object : ResultCallback<Paid> {
-            override fun onSuccess(value: Paid) { q.put(Result.success(value)) }
-            override fun onError(error: Throwable) { q.put(Result.failure(error)) }
-        })
-        assertTrue(q.take().getOrThrow().idempotencyKey.isNotEmpty())
+        assertTrue(f.payFuture(100, null, "1234").get().idempotencyKey.isNotEmpty())
     }
 }

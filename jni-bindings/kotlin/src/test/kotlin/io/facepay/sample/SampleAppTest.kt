@@ -40,6 +40,15 @@ class SampleAppTest {
         }
     }
 
+    /** Runs the main looper (the activity's coroutines) until [a] has an outcome. */
+    private fun nextOutcome(a: MainActivity): String {
+        waitFor("an outcome") {
+            shadowOf(Looper.getMainLooper()).idle()
+            a.outcomes.isNotEmpty()
+        }
+        return a.outcomes.take()
+    }
+
     private fun surfaceUp(a: MainActivity, width: Int = 480, height: Int = 640) {
         val holder: SurfaceHolder = shadowOf(a.preview).fakeSurfaceHolder
         for (cb in shadowOf(a.preview).fakeSurfaceHolder.callbacks.toList()) {
@@ -68,8 +77,11 @@ class SampleAppTest {
         a.amount.setText("100")
         a.phone.setText("1234")
         a.payButton.performClick()
-        val outcome = a.outcomes.take()
-        shadowOf(Looper.getMainLooper()).idle()
+        val outcome = nextOutcome(a)
+        waitFor("status shows the outcome and Ready") {
+            shadowOf(Looper.getMainLooper()).idle()
+            a.status.text.contains("last outcome: paid") && a.status.text.contains("service: Ready")
+        }
         assertEquals("paid", outcome)
         assertTrue(a.status.text.toString(), a.status.text.contains("last outcome: paid"))
         assertTrue(a.status.text.toString(), a.status.text.contains("service: Ready"))
@@ -86,14 +98,18 @@ class SampleAppTest {
         surfaceUp(a)
         waitFor("preview bound again after the surface was recreated") { fp.refreshHealth().previewBound }
         shadowOf(Looper.getMainLooper()).idle()
-        a.renderStatus()
+        waitFor("the pushed health reaches the status panel") {
+            shadowOf(Looper.getMainLooper()).idle()
+            a.status.text.contains("preview bound: true")
+        }
         assertTrue(a.status.text.contains("preview bound: true"))
+        assertEquals("no main-thread callback blocked on a native call", 0, FacePay.mainThreadBlockingCalls.get())
     }
 
     @Test fun empty_amount_is_refused_in_the_ui() {
         val a = Robolectric.buildActivity(MainActivity::class.java).setup().get()
         a.amount.setText("")
         a.payButton.performClick()
-        assertEquals("enter an amount in fen", a.outcomes.take())
+        assertEquals("enter an amount in fen", nextOutcome(a))
     }
 }

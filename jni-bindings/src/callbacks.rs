@@ -1,0 +1,227 @@
+//! The engine's way back into Kotlin: one permanently attached `facepay-callbacks` thread
+//! per engine, running a single-threaded tokio runtime. It completes the asynchronous
+//! natives (`Engine_*Async`: the Kotlin `suspend` functions and `CompletableFuture`s wait on
+//! a `NativeCompletion`, never on a blocked thread) and pumps the engine's event stream
+//! (SPEC T1.4 disconnects/reconnects, T4.3 stale features, T3 authinfo, T8 restart advice,
+//! T7 flow outcomes, T7.8 payments) and health snapshots (coalesced: at most one push per
+//! 20 ms burst of changes) into the Kotlin `EventSink` as JSON. The engine only ever sends into a `broadcast` channel and flips a `Notify`, so a
+//! slow Kotlin consumer never blocks it; a pump that falls more than the channel's capacity
+//! behind gets one `EventsLost` event with the count (the overflow policy, documented on
+//! `FacePay.events`). Global references (completions, the sink) are counted in
+//! [`crate::driver::LIVE_GLOBALS`] and dropped on this attached thread.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+use jni::objects::{JObject, JValue};
+use jni::refs::Global;
+use jni::{jni_sig, jni_str, Env};
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, oneshot};
+
+use facepay::terminal::engine::Terminal;
+use facepay::terminal::health::Health;
+
+use crate::driver::LIVE_GLOBALS;
+use crate::ffi::FfiResult;
+use crate::schema;
+
+/// A JNI global reference counted in [`LIVE_GLOBALS`] (no growth over 100k flows).
+pub struct Counted(Option<Global<JObject<'static>>>);
+
+impl Counted {
+    pub fn new(env: &mut Env<'_>, obj: &JObject<'_>) -> jni::errors::Result<Counted> {
+        let g = env.new_global_ref(obj)?;
+        LIVE_GLOBALS.fetch_add(1, Ordering::Relaxed);
+        Ok(Counted(Some(g)))
+    }
+
+    fn obj(&self) -> &Global<JObject<'static>> {
+        self.0.as_ref().expect("a Counted holds its reference until dropped")
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            LIVE_GLOBALS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What an asynchronous native completes with: the JSON of its result, or a core error.
+pub type Completed = Result<String, facepay::Error>;
+
+pub struct Callbacks {
+    handle: tokio::runtime::Handle,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Callbacks {
+    /// Starts the thread and the event pump of `term` into `sink` (an `io.facepay.EventSink`).
+    /// `events` was subscribed before the engine ran (`Terminal::start_subscribed`): no
+    /// event is missed.
+    pub fn start(
+        term: Terminal,
+        events: broadcast::Receiver<facepay::terminal::health::EngineEvent>,
+        sink: Counted,
+    ) -> FfiResult<Callbacks> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| facepay::Error::Internal(format!("callback runtime: {e}")))?;
+        let handle = rt.handle().clone();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let vm = crate::cache::get()?.vm.clone();
+        let thread = std::thread::Builder::new()
+            .name("facepay-callbacks".into())
+            .spawn(move || {
+                let r = vm.attach_current_thread(|_env| -> jni::errors::Result<()> {
+                    rt.spawn(pump(term, events, sink));
+                    let _ = rt.block_on(stop_rx);
+                    // Tasks still pending (none after the engine's shutdown answered them
+                    // all) drop their global references here, on the attached thread.
+                    drop(rt);
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "facepay callback thread could not attach");
+                }
+            })
+            .map_err(|e| facepay::Error::Internal(format!("callback thread: {e}")))?;
+        Ok(Callbacks { handle, stop: Mutex::new(Some(stop_tx)), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Runs `fut` on the callback thread (it completes a `Completion` itself).
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(fut);
+    }
+
+    /// Ends the thread once every task has completed (the engine has shut down by then).
+    pub fn stop(&self) {
+        if let Some(tx) = self.stop.lock().take() {
+            let _ = tx.send(());
+        }
+        let thread = self.thread.lock().take();
+        if let Some(t) = thread {
+            if std::thread::current().id() != t.thread().id() && t.join().is_err() {
+                tracing::error!("the facepay callback thread panicked (a bug in facepay)");
+            }
+        }
+    }
+}
+
+fn with_env(f: impl FnOnce(&mut Env<'_>) -> jni::errors::Result<()>) {
+    let vm = match crate::cache::get() {
+        Ok(c) => c.vm.clone(),
+        Err(_) => return,
+    };
+    // Cheap: the callback thread is attached for its whole life.
+    let r = vm.attach_current_thread(|env| -> jni::errors::Result<()> {
+        let r = env.with_local_frame(8, |env| f(env));
+        if env.exception_check() {
+            // A throwing Kotlin listener: cleared, never logged (it may echo app data).
+            env.exception_clear();
+        }
+        r
+    });
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "a facepay callback into Kotlin failed");
+    }
+}
+
+/// `completion.done(code, payload)`: code 0 and the result's JSON, or the error's stable
+/// code and message (no personal data: the core's messages carry none).
+pub fn deliver(completion: &Counted, r: Completed) {
+    let (code, payload) = match r {
+        Ok(json) => (0, json),
+        Err(e) => (e.code().as_u32() as i32, e.to_string()),
+    };
+    with_env(|env| {
+        let s = env.new_string(&payload)?;
+        env.call_method(
+            completion.obj(),
+            jni_str!("done"),
+            jni_sig!("(ILjava/lang/String;)V"),
+            &[JValue::Int(code), JValue::Object(&s)],
+        )?;
+        Ok(())
+    });
+}
+
+/// `obj.<method>(long)`.
+pub fn call_long(obj: &Counted, method: &'static jni::strings::JNIStr, v: i64) {
+    with_env(|env| {
+        env.call_method(obj.obj(), method, jni_sig!("(J)V"), &[JValue::Long(v)])?;
+        Ok(())
+    });
+}
+
+fn push(sink: &Counted, method: &'static jni::strings::JNIStr, json: &str) {
+    with_env(|env| {
+        let s = env.new_string(json)?;
+        env.call_method(sink.obj(), method, jni_sig!("(Ljava/lang/String;)V"), &[JValue::Object(&s)])?;
+        Ok(())
+    });
+}
+
+/// The health as Kotlin compares it: without the authinfo's remaining time, which changes on
+/// every read (Kotlin gets it with each push all the same).
+fn health_key(h: &Health) -> Health {
+    Health { authinfo_valid_for: None, ..h.clone() }
+}
+
+/// Health pushes are coalesced: one push at most this long after the first change of a burst
+/// (a flow changes the snapshot several times within microseconds; a status panel needs none
+/// of the intermediate ones, and each push costs a JSON and a JNI call on a shared CPU).
+const HEALTH_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
+async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal::health::EngineEvent>, sink: Counted) {
+    let notify = term.health_notify();
+    let mut last: Option<Health> = None;
+    let push_health = |last: &mut Option<Health>| {
+        let h = term.health();
+        let key = health_key(&h);
+        if last.as_ref() != Some(&key) {
+            push(&sink, jni_str!("onHealth"), &schema::health_json(&h));
+            *last = Some(key);
+        }
+    };
+    push_health(&mut last);
+    let mut due: Option<tokio::time::Instant> = None;
+    loop {
+        let wait_due = async {
+            match due {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    push(&sink, jni_str!("onEvent"), &schema::event_json(&ev));
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    push(&sink, jni_str!("onEvent"), &schema::events_lost_json(n));
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = notify.notified() => {
+                due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
+            }
+            _ = wait_due => {
+                due = None;
+                push_health(&mut last);
+            }
+        }
+    }
+    push_health(&mut last);
+    // The sink's reference is dropped here, on the attached thread.
+    drop(sink);
+}
