@@ -206,8 +206,10 @@ impl Actor {
                 });
                 let _ = self.flow_event(Some(id), Input::CredentialAnswered(r.map_err(vendor_or_fail)));
             }
+            // T6: a refused bind is retried with back-off; an answer starts it over.
             (Task::Preview, Err(_)) => self.preview.on_bind_failed(now),
-            (Task::Preview | Task::Unpreview | Task::Stop | Task::Release, _) => {}
+            (Task::Preview, Ok(_)) => self.preview.on_bind_answered(),
+            (Task::Unpreview | Task::Stop | Task::Release, _) => {}
         }
     }
 
