@@ -32,6 +32,7 @@ use crate::terminal::face_service::{
     VendorError, VerifyParams,
 };
 use crate::terminal::features::FeatureMonitor;
+use crate::terminal::gate::Gate;
 use crate::terminal::health::{EngineEvent, Health, Published};
 use crate::terminal::lifecycle::{Lifecycle, LinkAction, LossReason};
 use crate::terminal::outbox::{Outbox, OutboxEvent, OutboxHandle};
@@ -42,10 +43,9 @@ use crate::terminal::verify::{Flow, FlowId, FlowMode, Input};
 
 /// T6.3: the view's size must be stable this long before binding.
 const PREVIEW_SETTLE: Duration = Duration::from_millis(300);
-/// Gate mode: pause between a recognition and the next `startVerify`.
-const GATE_PAUSE: Duration = Duration::from_millis(200);
-/// Gate mode: the heartbeat period (`getSdkInfo`) while a gate runs (T1.1, T1.3).
-const GATE_HEARTBEAT: Duration = Duration::from_secs(1);
+/// How many times one turn of the loop handles timers that its own handlers made due at
+/// once (a gate start when verification opens), before it lets the clock wake it.
+const TIMER_PASSES: usize = 4;
 
 /// A vendor call's tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,9 +143,12 @@ pub(crate) struct Actor {
     restart: RestartPlanner,
     flow: Option<FlowCtx>,
     last_flow: Option<Flow>,
-    gate_wanted: bool,
-    gate_at: Option<Instant>,
-    gate_check_at: Option<Instant>,
+    gate: Gate,
+    /// Every deadline of the policies above, from which the loop takes its next wake-up.
+    timers: TimerTable,
+    /// The clock, read once when a turn of the loop begins: every handler of that turn
+    /// sees the same `now` (as a pure policy would be handed it).
+    now: Instant,
     init_waiters: Vec<Reply<()>>,
     fetching_auth: bool,
     /// Raw data for a refresh is being asked for (not a sequence step).
@@ -208,9 +211,9 @@ impl Actor {
             restart,
             flow: None,
             last_flow: None,
-            gate_wanted: false,
-            gate_at: None,
-            gate_check_at: None,
+            gate: Gate::new(ms(t.backoff_initial_ms)),
+            timers: TimerTable::default(),
+            now,
             init_waiters: Vec::new(),
             fetching_auth: false,
             refreshing_raw: false,
@@ -222,7 +225,12 @@ impl Actor {
     }
 
     fn now(&self) -> Instant {
-        self.deps.clock.now()
+        self.now
+    }
+
+    /// Reads the clock for the turn of the loop that begins.
+    fn read_clock(&mut self) {
+        self.now = self.deps.clock.now();
     }
 
     fn emit(&self, ev: EngineEvent) {
@@ -245,10 +253,14 @@ impl Actor {
             Err(e) => tracing::error!(code = ?e.code(), "outbox unavailable: {e}"),
         }
         // T2.3: initialise in the background at start, so the first payment is not slow.
+        self.read_clock();
         let a = self.life.start();
         self.link(a);
+        // T8: the restart planner is asked at start, then whenever it asked to be.
+        self.timers.set(Timer::Restart, Some(self.now));
+        self.on_timers();
         self.publish();
-        // One timer for the whole loop, moved only when the next deadline changes.
+        // One timer for the whole loop, moved only when the table's earliest deadline moves.
         let mut wake = self.next_wake();
         let timer = tokio::time::sleep_until(wake.into());
         tokio::pin!(timer);
@@ -260,22 +272,28 @@ impl Actor {
             }
             let outbox_rx = self.outbox_rx.as_mut();
             tokio::select! {
-                cmd = self.rx.recv() => match cmd {
-                    Some(Cmd::Shutdown(r)) => {
-                        if let Some(o) = &self.outbox { o.shutdown().await; }
-                        let _ = r.send(Ok(()));
-                        return;
+                cmd = self.rx.recv() => {
+                    self.read_clock();
+                    match cmd {
+                        Some(Cmd::Shutdown(r)) => {
+                            if let Some(o) = &self.outbox { o.shutdown().await; }
+                            let _ = r.send(Ok(()));
+                            return;
+                        }
+                        Some(cmd) => self.on_cmd(cmd),
+                        None => return,
                     }
-                    Some(cmd) => self.on_cmd(cmd),
-                    None => return,
                 },
-                Some(done) = self.calls.next(), if !self.calls.is_empty() => self.on_done(done),
-                Some(ev) = self.svc_rx.recv() => self.on_service_event(ev),
-                Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => self.on_outbox(ev),
-                _ = &mut timer => {}
+                Some(done) = self.calls.next(), if !self.calls.is_empty() => { self.read_clock(); self.on_done(done) },
+                Some(ev) = self.svc_rx.recv() => { self.read_clock(); self.on_service_event(ev) },
+                Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => {
+                    self.read_clock();
+                    self.on_outbox(ev)
+                },
+                _ = &mut timer => self.read_clock(),
             }
             self.drain_ready();
-            self.on_time();
+            self.on_timers();
             self.pump();
             self.publish();
         }
@@ -299,31 +317,34 @@ impl Actor {
         }
     }
 
+    /// The loop's next wake-up: the timer table's earliest deadline (an hour away if no
+    /// timer is set, so the loop still turns now and then).
     fn next_wake(&self) -> Instant {
         let now = self.now();
-        let far = now + Duration::from_secs(3600);
+        self.timers.next_timeout().unwrap_or(now + Duration::from_secs(3600)).max(now)
+    }
+
+    /// Copies every policy's next deadline into the timer table (the restart planner's
+    /// slot is kept: it is set when the planner is asked, see `on_timer`).
+    fn sync_timers(&mut self) {
         let ready = self.life.is_ready();
-        let open = ready && self.seq.is_open();
-        [
-            self.life.poll_timeout(),
-            self.flow.as_ref().and_then(|c| c.flow.poll_timeout()),
-            open.then(|| self.features.poll_timeout()).flatten(),
-            // The refresh asks for raw data, which the sequence does itself until it has.
-            (ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata())
-                .then(|| self.auth.refresh_at())
-                .flatten(),
-            open.then(|| self.preview.poll_timeout()).flatten(),
-            // Only when it can act: a gate start that waits for the link or the first
-            // feature update is resumed by those answers, not by spinning on the clock.
-            (open && self.features.ready() && self.flow.is_none()).then_some(self.gate_at).flatten(),
-            (open && self.gate_wanted).then_some(self.gate_check_at).flatten(),
-            Some(now + self.restart.poll_timeout(self.deps.clock.wall())),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(far)
-        .max(now)
+        // Verification is open: the link is up and the whole start-up sequence answered.
+        let open = self.is_open();
+        let now = self.now();
+        let refresh =
+            ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata() && !self.auth.is_mismatch();
+        let tt = &mut self.timers;
+        tt.set(Timer::Link, self.life.poll_timeout());
+        tt.set(Timer::Flow, self.flow.as_ref().and_then(|c| c.flow.poll_timeout()));
+        tt.set(Timer::Features, open.then(|| self.features.poll_timeout()).flatten());
+        // The refresh asks for raw data, which the sequence does itself until it has; with
+        // nothing cached and no retry planned, it is due at once (never after T3.5's
+        // mismatch: that is a configuration error, not a retry loop).
+        tt.set(Timer::AuthRefresh, refresh.then(|| self.auth.refresh_at().unwrap_or(now)));
+        tt.set(Timer::Preview, open.then(|| self.preview.poll_timeout()).flatten());
+        // Only when it can act: a gate start that waits for the link or the first feature
+        // update is resumed by those answers, not by spinning on the clock.
+        tt.set(Timer::Gate, self.gate.poll_timeout(open, self.flow.is_none()));
     }
 
     // ---- starting calls: see `calls` ----------------------------------------------
@@ -438,15 +459,13 @@ impl Actor {
                 let res = if self.flow.as_ref().is_some_and(|c| !c.gate) {
                     Err(Error::FlowBusy)
                 } else {
-                    self.gate_wanted = true;
-                    self.gate_at = Some(self.now());
+                    self.gate.start(self.now());
                     Ok(())
                 };
                 let _ = r.send(res);
             }
             Cmd::StopGate(r) => {
-                self.gate_wanted = false;
-                self.gate_at = None;
+                self.gate.stop();
                 if let Some(id) = self.flow.as_ref().filter(|c| c.gate).map(|c| c.flow.id) {
                     let _ = self.flow_event(Some(id), Input::Stop);
                 }
@@ -464,7 +483,7 @@ impl Actor {
             Cmd::Release(r) => {
                 // T2.2: a documented last resort, only on the app's explicit call.
                 self.flow_event(None, Input::Disconnected).ok();
-                self.gate_wanted = false;
+                self.gate.stop();
                 self.life.on_released();
                 self.seq.on_link_down();
                 self.abandon_calls();
@@ -486,7 +505,7 @@ impl Actor {
         if self.flow.is_some() {
             return Err(Error::FlowBusy);
         }
-        if self.gate_wanted {
+        if self.gate.is_running() {
             return Err(Error::FlowBusy);
         }
         match self.life.state() {
@@ -597,3 +616,6 @@ fn authed_map(cfg: &TerminalConfig, authinfo: crate::error::Secret) -> Authed {
 
 mod calls;
 mod events;
+mod timers;
+
+use timers::{Timer, TimerTable};

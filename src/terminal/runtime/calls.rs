@@ -128,9 +128,8 @@ impl Actor {
             SeqAction::Opened => {
                 tracing::debug!(runs = self.seq.runs, "face service sequence complete: verification open");
                 self.answer_init(Ok(()));
-                if self.gate_wanted && self.flow.is_none() {
-                    self.gate_at.get_or_insert(self.now());
-                }
+                let now = self.now();
+                self.gate.on_opened(now);
             }
         }
     }

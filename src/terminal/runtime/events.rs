@@ -7,7 +7,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, GATE_HEARTBEAT, GATE_PAUSE};
+use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, Timer, TIMER_PASSES};
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::terminal::auth_info;
@@ -18,6 +18,7 @@ use crate::terminal::face_service::{
     ERR_NOT_INITIALISED, ERR_NO_USER_INFO,
 };
 use crate::terminal::features::FeatureAlert;
+use crate::terminal::gate::{GateAction, GateEnd};
 use crate::terminal::health::{EngineEvent, FlowReport, Published, StageTimings};
 use crate::terminal::lifecycle::LossReason;
 use crate::terminal::outbox::OutboxEvent;
@@ -97,8 +98,8 @@ impl Actor {
                 // T4.1: the first recognition waits for this answer (then sdk info, T3.6).
                 if let Some(a) = self.seq.on_update() {
                     self.on_seq(a);
-                } else if self.features.ready() && self.is_open() && self.gate_wanted && self.flow.is_none() {
-                    self.gate_at.get_or_insert(now);
+                } else if self.is_open() {
+                    self.gate.on_opened(now);
                 }
             }
             (Task::RawData, r) => match r {
@@ -395,11 +396,13 @@ impl Actor {
         *self.h.flows.entry(outcome.label()).or_default() += 1;
         self.h.last_outcome = Some(outcome.label());
         self.emit(EngineEvent::FlowEnded(report));
-        if c.gate && self.gate_wanted {
+        if c.gate {
             // T1.3: keep recognising; after a disconnect, once the link is back.
-            if outcome != Outcome::Disconnected {
-                self.gate_at = Some(self.now() + GATE_PAUSE);
-            }
+            let end = if outcome == Outcome::Disconnected { GateEnd::LinkLost } else { GateEnd::Done };
+            self.gate.on_flow_ended(end, self.now());
+        } else {
+            // T8: a restart the planner held back for this payment may be due now.
+            self.timers.set(Timer::Restart, Some(self.now()));
         }
         self.last_flow = Some(c.flow);
     }
@@ -432,45 +435,73 @@ impl Actor {
         }
     }
 
-    /// Everything time-driven.
-    pub(super) fn on_time(&mut self) {
+    /// Handles the timers that expired, each by the policy it belongs to; a handler that
+    /// makes another timer due at once (a gate start when verification opens) is served in
+    /// the same turn, at most [`TIMER_PASSES`] times.
+    pub(super) fn on_timers(&mut self) {
+        for _ in 0..TIMER_PASSES {
+            self.sync_timers();
+            let now = self.now();
+            if self.timers.next_timeout().is_none_or(|t| t > now) {
+                return;
+            }
+            for t in self.timers.expired(now) {
+                self.on_timer(t);
+            }
+        }
+        self.sync_timers();
+    }
+
+    fn on_timer(&mut self, t: Timer) {
         let now = self.now();
-        let a = self.life.poll(now);
-        self.link(a);
-        if self.flow.as_ref().and_then(|c| c.flow.poll_timeout()).is_some_and(|t| now >= t) {
-            let _ = self.flow_event(None, Input::Tick);
-        }
-        if self.life.is_ready() && self.past_rawdata() && !self.fetching_auth && self.auth.fetch_due(now) {
-            self.start_refresh();
-        }
-        if self.is_open() {
-            if self.features.check_due(now) {
-                self.features.on_check_sent(now);
-                // T4.2: our own periodic check; also the watchdog's heartbeat (T1.1).
-                self.spawn_check();
+        match t {
+            Timer::Link => {
+                let a = self.life.poll(now);
+                self.link(a);
             }
-            if let Some(a) = self.preview.poll(now) {
-                self.on_preview(a);
+            Timer::Flow => {
+                let _ = self.flow_event(None, Input::Tick);
             }
-            if self.gate_wanted && self.gate_check_at.is_none_or(|t| now >= t) {
-                // T1.3: a gate waits for faces without any call of its own, so a heartbeat
-                // finds a restarted service within seconds, not at the next minute's check.
-                self.gate_check_at = Some(now + GATE_HEARTBEAT);
-                self.spawn_check();
-            }
-            if self.gate_at.is_some_and(|t| now >= t) && self.flow.is_none() {
-                self.gate_at = None;
-                if self.gate_wanted && self.auth.valid(now).is_some() {
-                    self.start_flow(None, None);
-                } else if self.gate_wanted {
-                    self.gate_at = Some(now + ms(self.t.backoff_initial_ms));
+            Timer::Features => {
+                if self.is_open() && self.features.check_due(now) {
+                    self.features.on_check_sent(now);
+                    // T4.2: our own periodic check; also the watchdog's heartbeat (T1.1).
+                    self.spawn_check();
                 }
             }
-        }
-        match self.restart.poll(self.deps.clock.wall(), self.pay_flow_running()) {
-            Some(RestartAdvice::Planned { at }) => self.emit(EngineEvent::RestartPlanned { at_unix_ms: unix_ms(at) }),
-            Some(RestartAdvice::RestartNow) => self.emit(EngineEvent::RestartNow),
-            None => {}
+            Timer::AuthRefresh => {
+                if self.life.is_ready() && self.past_rawdata() && !self.fetching_auth && self.auth.fetch_due(now) {
+                    self.start_refresh();
+                }
+            }
+            Timer::Preview => {
+                if let Some(a) = self.preview.poll(now) {
+                    self.on_preview(a);
+                }
+            }
+            Timer::Gate => {
+                let (open, idle) = (self.is_open(), self.flow.is_none());
+                for a in self.gate.poll(now, open, idle) {
+                    match a {
+                        // T1.3: a gate waits for faces without any call of its own, so a
+                        // heartbeat finds a restarted service within seconds (T1.1).
+                        GateAction::Heartbeat => self.spawn_check(),
+                        GateAction::StartFlow if self.auth.valid(now).is_some() => self.start_flow(None, None),
+                        GateAction::StartFlow => self.gate.on_start_deferred(now),
+                    }
+                }
+            }
+            Timer::Restart => {
+                let wall = self.deps.clock.wall();
+                match self.restart.poll(wall, self.pay_flow_running()) {
+                    Some(RestartAdvice::Planned { at }) => {
+                        self.emit(EngineEvent::RestartPlanned { at_unix_ms: unix_ms(at) })
+                    }
+                    Some(RestartAdvice::RestartNow) => self.emit(EngineEvent::RestartNow),
+                    None => {}
+                }
+                self.timers.set(Timer::Restart, Some(now + self.restart.poll_timeout(wall)));
+            }
         }
     }
 
@@ -498,7 +529,7 @@ impl Actor {
         h.init_calls = self.life.init_calls;
         h.sequences = self.seq.runs;
         h.preview_bound = self.preview.bound().is_some();
-        h.gate_running = self.gate_wanted;
+        h.gate_running = self.gate.is_running();
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
         // The authinfo's remaining time travels beside the snapshot, which is copied and
         // replaced only when something else changed.
