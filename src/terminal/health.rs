@@ -4,7 +4,6 @@
 //! carry ids and codes only, never personal data.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -98,39 +97,86 @@ pub enum EngineEvent {
 }
 
 /// The health as the engine publishes it for `Terminal::health` (the Kotlin wrapper reads
-/// it after every call): the snapshot, replaced whole when it changes, and the authinfo's
-/// remaining time, which changes on every publish. The lock guards a pointer and a number,
-/// so the engine and a reader never wait on each other for more than a copy of those.
+/// it after every call). The engine copies its working health in field by field once per
+/// turn of its loop, allocating nothing in the steady state; a reader copies it out. The
+/// lock is held for one such copy, so neither waits on the other for longer than that.
 #[derive(Debug, Default)]
 pub(crate) struct Published {
-    snapshot: Arc<Health>,
-    authinfo_valid_for: Option<Duration>,
+    snapshot: Health,
 }
 
 impl Published {
+    /// A copy of the snapshot (the reader pays for the copy, under the lock).
     pub(crate) fn read(shared: &Mutex<Published>) -> Health {
-        let (snapshot, authinfo_valid_for) = {
-            let p = shared.lock();
-            (p.snapshot.clone(), p.authinfo_valid_for)
-        };
-        Health { authinfo_valid_for, ..Health::clone(&snapshot) }
+        shared.lock().snapshot.clone()
     }
 
-    /// `snapshot` is the new one when it changed.
-    pub(crate) fn write(
-        shared: &Mutex<Published>,
-        snapshot: Option<&Arc<Health>>,
-        authinfo_valid_for: Option<Duration>,
-    ) {
+    /// Copies the engine's working health into the snapshot in place: fields are
+    /// assigned, and the counter maps (whose keys only ever get added) are updated entry
+    /// by entry, so a publish allocates nothing once every key has been seen.
+    pub(crate) fn write(shared: &Mutex<Published>, h: &Health, authinfo_valid_for: Option<Duration>) {
         let mut p = shared.lock();
-        p.authinfo_valid_for = authinfo_valid_for;
-        if let Some(s) = snapshot {
-            p.snapshot = s.clone();
+        let s = &mut p.snapshot;
+        let Health {
+            state,
+            features_ready,
+            features_stale,
+            last_feature_update_unix_ms,
+            authinfo_valid_for: _,
+            authinfo_refreshes,
+            config_mismatch,
+            disconnects,
+            reconnects,
+            init_calls,
+            late_answers_dropped,
+            sequences,
+            preview_bound,
+            flow_running,
+            gate_running,
+            flows,
+            last_outcome,
+            payments_queued,
+            payments_final,
+            next_restart_unix_ms,
+        } = h;
+        s.state = *state;
+        s.features_ready = *features_ready;
+        s.features_stale = *features_stale;
+        s.last_feature_update_unix_ms = *last_feature_update_unix_ms;
+        s.authinfo_valid_for = authinfo_valid_for;
+        s.authinfo_refreshes = *authinfo_refreshes;
+        s.config_mismatch = *config_mismatch;
+        s.disconnects = *disconnects;
+        s.reconnects = *reconnects;
+        s.init_calls = *init_calls;
+        s.late_answers_dropped = *late_answers_dropped;
+        s.sequences = *sequences;
+        s.preview_bound = *preview_bound;
+        s.flow_running = *flow_running;
+        s.gate_running = *gate_running;
+        copy_counts(flows, &mut s.flows);
+        s.last_outcome = *last_outcome;
+        s.payments_queued = *payments_queued;
+        copy_counts(payments_final, &mut s.payments_final);
+        s.next_restart_unix_ms = *next_restart_unix_ms;
+    }
+}
+
+/// `dst = src` for counter maps whose keys are never removed.
+fn copy_counts<K: Ord + Copy>(src: &BTreeMap<K, u64>, dst: &mut BTreeMap<K, u64>) {
+    if dst.len() > src.len() {
+        dst.clear();
+    }
+    for (k, v) in src {
+        match dst.get_mut(k) {
+            Some(d) => *d = *v,
+            None => {
+                dst.insert(*k, *v);
+            }
         }
     }
 }
 
-/// A snapshot, cheap to read from any thread (the Kotlin `StateFlow` polls it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
     pub state: LinkState,

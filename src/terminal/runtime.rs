@@ -89,26 +89,24 @@ struct Done {
     res: std::result::Result<Answer, Fail>,
 }
 
-/// The running flow with its waiting callers.
+/// The running flow with its waiting callers. The flow itself (`verify`) holds its whole
+/// truth (the recognised user, its mode); this holds only who waits for what.
 struct FlowCtx {
     flow: Flow,
     start: Option<Reply<FlowId>>,
     recog_waiters: Vec<Reply<Recognition>>,
-    recognised: Option<Recognition>,
     finish: Option<Reply<UserInfo>>,
     cred: Option<Reply<String>>,
-    gate: bool,
 }
 
 /// A vendor call waiting for its turn: made only when it goes out (the JNI driver
 /// dispatches as soon as a call is made).
-type MakeCall = Box<dyn FnOnce(Arc<dyn FaceService>) -> CallFut + Send>;
-type CallFut = Pin<Box<dyn Future<Output = std::result::Result<Answer, Fail>> + Send>>;
+/// It is handed the service and the call's number, and returns the whole call: the vendor
+/// future under its deadline, tagged for `on_done` (one allocation for the lot).
+type MakeCall = Box<dyn FnOnce(Arc<dyn FaceService>, u64) -> DoneFut + Send>;
+type DoneFut = Pin<Box<dyn Future<Output = Done> + Send>>;
 
 struct Queued {
-    task: Task,
-    op: Op,
-    deadline: Duration,
     gen: u64,
     make: MakeCall,
 }
@@ -120,14 +118,13 @@ pub(crate) struct Actor {
     rx: mpsc::UnboundedReceiver<Cmd>,
     events: broadcast::Sender<EngineEvent>,
     shared: Arc<Mutex<Published>>,
-    /// The working copy, and the copy last published.
+    /// The working copy (published in place, see `Published::write`).
     h: Health,
-    published: Arc<Health>,
     store: Store,
     outbox: Option<OutboxHandle>,
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
     /// Vendor calls in flight, each with its deadline, polled by the actor itself.
-    calls: FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send>>>,
+    calls: FuturesUnordered<DoneFut>,
     /// Vendor calls not yet sent, and the number of the one outstanding (T9).
     queue: VecDeque<Queued>,
     outstanding: Option<u64>,
@@ -196,7 +193,6 @@ impl Actor {
             events,
             shared,
             h: Health::default(),
-            published: Arc::default(),
             store,
             outbox: None,
             outbox_rx: None,
@@ -423,9 +419,9 @@ impl Actor {
                 Ok(()) => self.start_flow(Some(req), Some(r)),
             },
             Cmd::WaitRecognition(id, r) => match &mut self.flow {
-                Some(c) if c.flow.id == id && !c.flow.is_ended() => match &c.recognised {
-                    Some(rec) => {
-                        let _ = r.send(Ok(rec.clone()));
+                Some(c) if c.flow.id == id && !c.flow.is_ended() => match c.flow.recognised() {
+                    Some((user, need_ext_verify)) => {
+                        let _ = r.send(Ok(Recognition { user: user.clone(), need_ext_verify }));
                     }
                     None => c.recog_waiters.push(r),
                 },
@@ -456,7 +452,7 @@ impl Actor {
                 let _ = r.send(res);
             }
             Cmd::StartGate(r) => {
-                let res = if self.flow.as_ref().is_some_and(|c| !c.gate) {
+                let res = if self.flow.as_ref().is_some_and(|c| !c.flow.is_gate()) {
                     Err(Error::FlowBusy)
                 } else {
                     self.gate.start(self.now());
@@ -466,7 +462,7 @@ impl Actor {
             }
             Cmd::StopGate(r) => {
                 self.gate.stop();
-                if let Some(id) = self.flow.as_ref().filter(|c| c.gate).map(|c| c.flow.id) {
+                if let Some(id) = self.flow.as_ref().filter(|c| c.flow.is_gate()).map(|c| c.flow.id) {
                     let _ = self.flow_event(Some(id), Input::Stop);
                 }
                 let _ = r.send(Ok(()));
@@ -537,15 +533,7 @@ impl Actor {
         let fee = req.map(|r| r.amount_fen);
         let timeout = (!gate).then(|| ms(self.t.flow_timeout_ms));
         let flow = Flow::new(id, id.0, mode, fee, now, timeout, ms(self.t.first_callback_timeout_ms));
-        self.flow = Some(FlowCtx {
-            flow,
-            start: reply,
-            recog_waiters: Vec::new(),
-            recognised: None,
-            finish: None,
-            cred: None,
-            gate,
-        });
+        self.flow = Some(FlowCtx { flow, start: reply, recog_waiters: Vec::new(), finish: None, cred: None });
         let Some(authed) = self.authed.clone() else {
             // can_start checked the authinfo; a gate start checks it too.
             let _ = self.flow_event(Some(id), Input::StartAnswered(Err(VendorError::new(ReturnCode::Error, 0))));

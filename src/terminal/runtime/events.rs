@@ -4,7 +4,6 @@
 //! us; a late answer after such a FAIL is dropped, so a call counts once).
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::{authed_map, ms, Actor, Answer, Done, Fail, Task, Timer, TIMER_PASSES};
@@ -301,16 +300,15 @@ impl Actor {
             }
             Action::Recognised { user, need_ext_verify } => {
                 let Some(c) = self.flow.as_mut() else { return };
-                if c.gate {
-                    let user_id = user.user_id.clone();
-                    self.emit(EngineEvent::GateRecognised { user_id });
+                if c.flow.is_gate() {
+                    self.emit(EngineEvent::GateRecognised { user_id: user.user_id });
                     return;
                 }
+                // The flow keeps the user (`Flow::recognised`); the waiters get copies.
                 let rec = Recognition { user, need_ext_verify };
                 for w in c.recog_waiters.drain(..) {
                     let _ = w.send(Ok(rec.clone()));
                 }
-                c.recognised = Some(rec);
             }
             Action::AttemptFailed { err_code } => {
                 if let Some(c) = &self.flow {
@@ -396,7 +394,7 @@ impl Actor {
         *self.h.flows.entry(outcome.label()).or_default() += 1;
         self.h.last_outcome = Some(outcome.label());
         self.emit(EngineEvent::FlowEnded(report));
-        if c.gate {
+        if c.flow.is_gate() {
             // T1.3: keep recognising; after a disconnect, once the link is back.
             let end = if outcome == Outcome::Disconnected { GateEnd::LinkLost } else { GateEnd::Done };
             self.gate.on_flow_ended(end, self.now());
@@ -507,7 +505,7 @@ impl Actor {
 
     /// A payment flow runs (a gate's continuous recognition does not count).
     fn pay_flow_running(&self) -> bool {
-        self.flow.as_ref().is_some_and(|c| !c.gate)
+        self.flow.as_ref().is_some_and(|c| !c.flow.is_gate())
     }
 
     /// Publishes the health snapshot.
@@ -531,13 +529,7 @@ impl Actor {
         h.preview_bound = self.preview.bound().is_some();
         h.gate_running = self.gate.is_running();
         h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
-        // The authinfo's remaining time travels beside the snapshot, which is copied and
-        // replaced only when something else changed.
-        let changed = *self.published != self.h;
-        if changed {
-            self.published = Arc::new(self.h.clone());
-        }
-        Published::write(&self.shared, changed.then_some(&self.published), authinfo_valid_for);
+        Published::write(&self.shared, &self.h, authinfo_valid_for);
     }
 }
 
