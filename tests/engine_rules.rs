@@ -288,6 +288,28 @@ async fn t6_preview_bound_when_settled_and_rebound_after_recreate() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn t6_a_refused_preview_bind_is_retried_with_back_off_not_every_settle_period() {
+    let (t, svc, _) = engine();
+    ready(&t).await;
+    svc.refuse_preview.store(true, Ordering::SeqCst);
+    let tries = || svc.ops().iter().filter(|op| **op == facepay::terminal::face_service::Op::SetPreview).count();
+    t.surface_changed(Surface { id: 42, width: 480, height: 640 }).await.expect("surface");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Settle 0.3 s, then waits of 0.3, 0.6, 1.2, … s capped at 30 s: 8 tries in a minute
+    // (every 300 ms for ever would have been 200).
+    let n = tries();
+    assert!((7..=9).contains(&n), "binds tried in 60 s: {n}");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(tries() - n <= 5, "capped at one try per 30 s: {}", tries() - n);
+    assert!(!t.health().preview_bound);
+    // The service takes the bind again: the next try (within the cap) binds.
+    svc.refuse_preview.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert!(t.health().preview_bound);
+    assert_eq!(svc.preview_binds.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn t7_2_flow_timeout_ends_with_a_clear_error() {
     let (t, svc, _) = engine();
     ready(&t).await;

@@ -5,7 +5,13 @@
 //! handles exactly the timers that expired ([`TimerTable::expired`]) instead of polling
 //! every policy on every turn of its loop.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::{Actor, TIMER_PASSES};
+use crate::clock::unix_ms;
+use crate::terminal::health::EngineEvent;
+use crate::terminal::restart::RestartAdvice;
+use crate::terminal::verify::Input;
 
 /// One kind of deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,97 @@ impl TimerTable {
             }
         }
         due.into_iter().flatten()
+    }
+}
+
+impl Actor {
+    /// The loop's next wake-up: the timer table's earliest deadline (an hour away if no
+    /// timer is set, so the loop still turns now and then).
+    pub(super) fn next_wake(&self) -> Instant {
+        let now = self.now();
+        self.timers.next_timeout().unwrap_or(now + Duration::from_secs(3600)).max(now)
+    }
+
+    /// Copies every policy's next deadline into the timer table (the restart planner's
+    /// slot is kept: it is set when the planner is asked, see `on_timer`).
+    pub(super) fn sync_timers(&mut self) {
+        let ready = self.life.is_ready();
+        // Verification is open: the link is up and the whole start-up sequence answered.
+        let open = self.is_open();
+        let now = self.now();
+        let refresh =
+            ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata() && !self.auth.is_mismatch();
+        let tt = &mut self.timers;
+        tt.set(Timer::Link, self.life.poll_timeout());
+        tt.set(Timer::Flow, self.flow.as_ref().and_then(|c| c.flow.poll_timeout()));
+        tt.set(Timer::Features, open.then(|| self.features.poll_timeout()).flatten());
+        // The refresh asks for raw data, which the sequence does itself until it has; with
+        // nothing cached and no retry planned, it is due at once (never after T3.5's
+        // mismatch: that is a configuration error, not a retry loop).
+        tt.set(Timer::AuthRefresh, refresh.then(|| self.auth.refresh_at().unwrap_or(now)));
+        tt.set(Timer::Preview, open.then(|| self.preview.poll_timeout()).flatten());
+        // Only when it can act: a gate start that waits for the link or the first feature
+        // update is resumed by those answers, not by spinning on the clock.
+        tt.set(Timer::Gate, self.gate.poll_timeout(open, self.flow.is_none()));
+    }
+
+    /// Handles the timers that expired, each by the policy it belongs to; a handler that
+    /// makes another timer due at once (a gate start when verification opens) is served in
+    /// the same turn, at most [`TIMER_PASSES`] times.
+    pub(super) fn on_timers(&mut self) {
+        for _ in 0..TIMER_PASSES {
+            self.sync_timers();
+            let now = self.now();
+            if self.timers.next_timeout().is_none_or(|t| t > now) {
+                return;
+            }
+            for t in self.timers.expired(now) {
+                self.on_timer(t);
+            }
+        }
+        self.sync_timers();
+    }
+
+    pub(super) fn on_timer(&mut self, t: Timer) {
+        let now = self.now();
+        match t {
+            Timer::Link => {
+                let a = self.life.poll(now);
+                self.link(a);
+            }
+            Timer::Flow => {
+                let _ = self.flow_event(None, Input::Tick);
+            }
+            Timer::Features => {
+                if self.is_open() && self.features.check_due(now) {
+                    self.features.on_check_sent(now);
+                    // T4.2: our own periodic check; also the watchdog's heartbeat (T1.1).
+                    self.spawn_check();
+                }
+            }
+            Timer::AuthRefresh => {
+                if self.life.is_ready() && self.past_rawdata() && !self.fetching_auth && self.auth.fetch_due(now) {
+                    self.start_refresh();
+                }
+            }
+            Timer::Preview => {
+                if let Some(a) = self.preview.poll(now) {
+                    self.on_preview(a);
+                }
+            }
+            Timer::Gate => self.on_gate_timer(),
+            Timer::Restart => {
+                let wall = self.deps.clock.wall();
+                match self.restart.poll(wall, self.pay_flow_running()) {
+                    Some(RestartAdvice::Planned { at }) => {
+                        self.emit(EngineEvent::RestartPlanned { at_unix_ms: unix_ms(at) })
+                    }
+                    Some(RestartAdvice::RestartNow) => self.emit(EngineEvent::RestartNow),
+                    None => {}
+                }
+                self.timers.set(Timer::Restart, Some(now + self.restart.poll_timeout(wall)));
+            }
+        }
     }
 }
 

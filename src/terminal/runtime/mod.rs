@@ -7,7 +7,11 @@
 //! Vendor calls go out one at a time from one queue (`calls`, T9: the library keeps one
 //! pending call while disconnected and a second overwrites the first), every call after
 //! rawdata carries the authed map with the newest authinfo (T3.6), and after every
-//! (re)connection the start-up sequence runs again (`sequence`, T3.6/T4.1/T5).
+//! (re)connection the start-up sequence runs again (`sequence`, T3.6/T4.1/T5). This file
+//! holds the actor's state and its loop; the handlers live beside it, one concern each:
+//! `calls` (the vendor call queue and the start-up sequence), `answers` (what the calls
+//! answered), `flow` (the verify flow, T7), `gate` (T1.3), `lifecycle` (the link, T1/T2,
+//! and the preview, T6) and `timers` (the one timer table the loop sleeps on).
 
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
@@ -21,25 +25,25 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::terminal::auth_info::{self, AuthCache};
 use crate::terminal::backend::AuthInfoGrant;
-use crate::terminal::command::{Cmd, Deps, PayRequest, Recognition, Reply};
+use crate::terminal::command::{Cmd, Deps, Recognition, Reply};
 use crate::terminal::config::{TerminalConfig, Timing};
 use crate::terminal::face_service::{
-    Authed, AuthedMap, Credential, FaceService, InitParams, Op, ReturnCode, SdkInfo, ServiceEvent, UserInfo,
-    VendorError, VerifyParams,
+    Authed, AuthedMap, Credential, FaceService, Op, SdkInfo, ServiceEvent, UserInfo, VendorError,
 };
 use crate::terminal::features::FeatureMonitor;
 use crate::terminal::gate::Gate;
 use crate::terminal::health::{EngineEvent, Health, Published};
-use crate::terminal::lifecycle::{Lifecycle, LinkAction, LossReason};
+use crate::terminal::lifecycle::Lifecycle;
 use crate::terminal::outbox::{Outbox, OutboxEvent, OutboxHandle};
 use crate::terminal::preview::PreviewBinder;
 use crate::terminal::restart::RestartPlanner;
 use crate::terminal::sequence::Sequence;
-use crate::terminal::verify::{Flow, FlowId, FlowMode, Input};
+use crate::terminal::verify::{Flow, FlowId, Input};
 
 /// T6.3: the view's size must be stable this long before binding.
 const PREVIEW_SETTLE: Duration = Duration::from_millis(300);
@@ -295,6 +299,41 @@ impl Actor {
         }
     }
 
+    pub(super) fn outbox_timing(&self) -> crate::terminal::outbox::OutboxTiming {
+        crate::terminal::outbox::OutboxTiming::from_timing(&self.t)
+    }
+
+    pub(super) fn on_outbox(&mut self, ev: OutboxEvent) {
+        if let OutboxEvent::Final { key, state, .. } = ev {
+            *self.h.payments_final.entry(state).or_default() += 1;
+            self.emit(EngineEvent::PaymentFinal { idempotency_key: key, state });
+        }
+    }
+
+    /// Publishes the health snapshot.
+    pub(super) fn publish(&mut self) {
+        let now = self.now();
+        let flow_running = self.pay_flow_running();
+        let open = self.is_open();
+        let h = &mut self.h;
+        h.flow_running = flow_running;
+        h.state = self.life.state();
+        // Verification opens when the whole start-up sequence answered (T3.6, T4.1).
+        h.features_ready = open;
+        h.features_stale = self.features.is_stale();
+        h.last_feature_update_unix_ms = self.features.last_update_ms();
+        let authinfo_valid_for = self.auth.remaining(now);
+        h.config_mismatch = self.auth.is_mismatch();
+        h.disconnects = self.life.disconnects;
+        h.reconnects = self.life.reconnects;
+        h.init_calls = self.life.init_calls;
+        h.sequences = self.seq.runs;
+        h.preview_bound = self.preview.bound().is_some();
+        h.gate_running = self.gate.is_running();
+        h.next_restart_unix_ms = self.restart.planned().map(unix_ms);
+        Published::write(&self.shared, &self.h, authinfo_valid_for);
+    }
+
     /// Handles whatever else is ready (call answers, service and outbox events), so that
     /// deadlines and the snapshot run once per batch; bounded, so they are never starved.
     fn drain_ready(&mut self) {
@@ -313,85 +352,9 @@ impl Actor {
         }
     }
 
-    /// The loop's next wake-up: the timer table's earliest deadline (an hour away if no
-    /// timer is set, so the loop still turns now and then).
-    fn next_wake(&self) -> Instant {
-        let now = self.now();
-        self.timers.next_timeout().unwrap_or(now + Duration::from_secs(3600)).max(now)
-    }
-
-    /// Copies every policy's next deadline into the timer table (the restart planner's
-    /// slot is kept: it is set when the planner is asked, see `on_timer`).
-    fn sync_timers(&mut self) {
-        let ready = self.life.is_ready();
-        // Verification is open: the link is up and the whole start-up sequence answered.
-        let open = self.is_open();
-        let now = self.now();
-        let refresh =
-            ready && !self.fetching_auth && !self.refreshing_raw && self.past_rawdata() && !self.auth.is_mismatch();
-        let tt = &mut self.timers;
-        tt.set(Timer::Link, self.life.poll_timeout());
-        tt.set(Timer::Flow, self.flow.as_ref().and_then(|c| c.flow.poll_timeout()));
-        tt.set(Timer::Features, open.then(|| self.features.poll_timeout()).flatten());
-        // The refresh asks for raw data, which the sequence does itself until it has; with
-        // nothing cached and no retry planned, it is due at once (never after T3.5's
-        // mismatch: that is a configuration error, not a retry loop).
-        tt.set(Timer::AuthRefresh, refresh.then(|| self.auth.refresh_at().unwrap_or(now)));
-        tt.set(Timer::Preview, open.then(|| self.preview.poll_timeout()).flatten());
-        // Only when it can act: a gate start that waits for the link or the first feature
-        // update is resumed by those answers, not by spinning on the clock.
-        tt.set(Timer::Gate, self.gate.poll_timeout(open, self.flow.is_none()));
-    }
-
     // ---- starting calls: see `calls` ----------------------------------------------
 
     // ---- the link -------------------------------------------------------------------
-
-    fn link(&mut self, a: Option<LinkAction>) {
-        let now = self.now();
-        match a {
-            None => {}
-            Some(LinkAction::CallInit) => {
-                // T2.4: the 2-argument init unless a proxy section is configured; merchant
-                // ids never go into the init map.
-                let p = InitParams { proxy: self.cfg.proxy.as_ref().map(|m| m.clone().into_iter().collect()) };
-                self.call(Task::Init, Op::Init, true, move |s| async move { s.init(p).await });
-            }
-            Some(LinkAction::Up { reconnected_after }) => {
-                self.emit(EngineEvent::StateChanged { state: self.life.state() });
-                if let Some(after) = reconnected_after {
-                    self.emit(EngineEvent::Reconnected { after });
-                }
-                // T3.6 (T9: also after every reconnect): rawdata → authinfo → preload (T5)
-                // → update (T4.1) → sdk info → verification opens; T6 binds again then.
-                self.features.on_init(now);
-                self.preview.on_service_reset();
-                let a = self.seq.on_link_up();
-                self.on_seq(a);
-            }
-            Some(LinkAction::Lost(reason)) => {
-                tracing::warn!(?reason, "face service lost; reconnecting");
-                self.emit(EngineEvent::Disconnected { reason });
-                self.emit(EngineEvent::StateChanged { state: self.life.state() });
-                self.features.pause();
-                self.preview.on_service_reset();
-                self.seq.on_link_down();
-                // In-flight work of the old connection is dropped with its generation; the
-                // call that may sit in the library's pending slot is abandoned, and only
-                // init (which never takes the slot) goes out until the link is up (T9).
-                self.abandon_calls();
-                self.updating = false;
-                self.checking = false;
-                self.refreshing_raw = false;
-                let _ = self.flow_event(None, Input::Disconnected);
-            }
-        }
-    }
-
-    fn lost(&mut self, reason: LossReason) {
-        let a = self.life.on_lost(reason, self.now());
-        self.link(a);
-    }
 
     // ---- commands ---------------------------------------------------------------------
 
@@ -452,19 +415,10 @@ impl Actor {
                 let _ = r.send(res);
             }
             Cmd::StartGate(r) => {
-                let res = if self.flow.as_ref().is_some_and(|c| !c.flow.is_gate()) {
-                    Err(Error::FlowBusy)
-                } else {
-                    self.gate.start(self.now());
-                    Ok(())
-                };
-                let _ = r.send(res);
+                let _ = r.send(self.start_gate());
             }
             Cmd::StopGate(r) => {
-                self.gate.stop();
-                if let Some(id) = self.flow.as_ref().filter(|c| c.flow.is_gate()).map(|c| c.flow.id) {
-                    let _ = self.flow_event(Some(id), Input::Stop);
-                }
+                self.stop_gate();
                 let _ = r.send(Ok(()));
             }
             Cmd::Surface(s, r) => {
@@ -495,98 +449,6 @@ impl Actor {
             }
         }
     }
-
-    /// Why a flow may not start now.
-    fn can_start(&self) -> Result<()> {
-        if self.flow.is_some() {
-            return Err(Error::FlowBusy);
-        }
-        if self.gate.is_running() {
-            return Err(Error::FlowBusy);
-        }
-        match self.life.state() {
-            crate::terminal::lifecycle::LinkState::Ready => {}
-            crate::terminal::lifecycle::LinkState::Disconnected => return Err(Error::ServiceDisconnected),
-            _ => return Err(Error::NotInitialised),
-        }
-        if self.auth.is_mismatch() {
-            return Err(Error::ConfigMismatch("organization_id does not belong to mch_id".into()));
-        }
-        if self.auth.valid(self.now()).is_none() {
-            return Err(Error::AuthInfoUnavailable("no valid authinfo yet; fetching".into()));
-        }
-        // T4.1/T3.6: verification opens when the whole sequence has answered.
-        if !self.features.ready() || !self.seq.is_open() {
-            return Err(Error::FeaturesNotReady);
-        }
-        Ok(())
-    }
-
-    fn start_flow(&mut self, req: Option<PayRequest>, reply: Option<Reply<FlowId>>) {
-        let now = self.now();
-        let id = FlowId(self.next_id);
-        self.next_id += 1;
-        let gate = req.is_none();
-        let mode = if gate { FlowMode::Gate } else { FlowMode::Pay };
-        // `out_trade_no` is the backend's business: startVerify takes the authed map only
-        // (T7.10, no invented keys).
-        let fee = req.map(|r| r.amount_fen);
-        let timeout = (!gate).then(|| ms(self.t.flow_timeout_ms));
-        let flow = Flow::new(id, id.0, mode, fee, now, timeout, ms(self.t.first_callback_timeout_ms));
-        self.flow = Some(FlowCtx { flow, start: reply, recog_waiters: Vec::new(), finish: None, cred: None });
-        let Some(authed) = self.authed.clone() else {
-            // can_start checked the authinfo; a gate start checks it too.
-            let _ = self.flow_event(Some(id), Input::StartAnswered(Err(VendorError::new(ReturnCode::Error, 0))));
-            return;
-        };
-        let p = VerifyParams { session: id.0, authed };
-        self.call(Task::Start(id), Op::StartVerify, false, move |s| async move { s.start_verify(p).await });
-    }
-
-    /// The error for waiting on a flow that is not running: how it ended, if it was the
-    /// last one.
-    fn ended_error(&self, id: FlowId) -> Error {
-        match &self.last_flow {
-            Some(f) if f.id == id => f
-                .outcome()
-                .and_then(|o| o.error(ms(self.t.flow_timeout_ms)))
-                .unwrap_or(Error::OutOfOrder { expected: "Ended", got: "Recognition" }),
-            _ => Error::NoSuchFlow(id.0),
-        }
-    }
-
-    /// Feeds the running flow (or, with `id`, only that flow); carries out the actions.
-    fn flow_event(&mut self, id: Option<FlowId>, input: Input) -> Result<()> {
-        let now = self.now();
-        let other = match (&self.flow, id) {
-            (None, None) => return Ok(()),
-            (None, Some(id)) => Some(id),
-            (Some(c), id) => id.filter(|id| *id != c.flow.id),
-        };
-        if let Some(id) = other {
-            // Not the running flow: the last one answers how it ended (or no such flow).
-            return match &self.last_flow {
-                Some(f) if f.id == id => f.clone().handle(input, now).map(|_| ()).map_err(|(_, e)| e),
-                _ => Err(Error::NoSuchFlow(id.0)),
-            };
-        }
-        let Some(mut ctx) = self.flow.take() else { return Ok(()) };
-        match ctx.flow.handle(input, now) {
-            Ok((f, actions)) => {
-                ctx.flow = f;
-                self.flow = Some(ctx);
-                for a in actions {
-                    self.on_flow_action(a);
-                }
-                Ok(())
-            }
-            Err((f, e)) => {
-                ctx.flow = f;
-                self.flow = Some(ctx);
-                Err(e)
-            }
-        }
-    }
 }
 
 /// The authed map of `authinfo` (T3.6).
@@ -602,8 +464,11 @@ fn authed_map(cfg: &TerminalConfig, authinfo: crate::error::Secret) -> Authed {
     })
 }
 
+mod answers;
 mod calls;
-mod events;
+mod flow;
+mod gate;
+mod lifecycle;
 mod timers;
 
 use timers::{Timer, TimerTable};
