@@ -222,6 +222,25 @@ async fn t3_3_restart_within_validity_needs_no_network() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn t2_3_the_store_is_opened_in_the_background_and_its_failure_answers_init() {
+    // `Application#onCreate` runs on the main thread: creating the engine does no store
+    // I/O there, so even a store that cannot be opened lets it return at once; init then
+    // names the store's problem instead of letting a payment run without its outbox.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let mut c = cfg();
+    c.store_path = Some(file.join("t.db").to_string_lossy().into_owned());
+    let (t, _, _) = engine_with(c);
+    let e = t.init().await.expect_err("no store");
+    assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("store_path"), "{e}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let e = t.start_flow(pay()).await.expect_err("no flow without the outbox");
+    assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn t3_5_org_mismatch_is_a_config_error_not_a_retry_loop() {
     let svc = Scripted::new();
     let be = Arc::new(FakeBackend::default());

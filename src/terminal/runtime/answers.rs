@@ -5,7 +5,6 @@
 
 use super::{authed_map, ms, Actor, Answer, Done, Fail, Task};
 use crate::error::Error;
-use crate::terminal::auth_info;
 use crate::terminal::face_service::{
     Credential, Op, ReturnCode, SdkInfo, UserInfo, VendorError, ERR_INITIALISING, ERR_NOT_INITIALISED,
 };
@@ -124,11 +123,11 @@ impl Actor {
                         let p = self.auth.on_fetched(g, &self.cfg.organization_id, now, wall);
                         // T3.6: every later call carries the newest authinfo.
                         self.authed = self.auth.valid(now).map(|a| authed_map(&self.cfg, a.clone()));
-                        let saved = serde_json::to_string(&p)
-                            .map_err(Error::from)
-                            .and_then(|j| self.store.kv_put(auth_info::STORE_KEY, &j));
-                        if let Err(e) = saved {
-                            tracing::error!(code = ?e.code(), "cannot persist authinfo: {e}");
+                        // T3.3, written on the blocking pool (`store_io`).
+                        match (serde_json::to_string(&p), &mut self.store) {
+                            (Ok(j), Some(s)) => s.put_authinfo(Some(j)),
+                            (Err(e), _) => tracing::error!("cannot persist authinfo: {e}"),
+                            (Ok(_), None) => {}
                         }
                         self.h.authinfo_refreshes += 1;
                         let ttl = self.auth.remaining(now).unwrap_or_default();
@@ -145,7 +144,9 @@ impl Actor {
                         self.answer_init(Err(Error::ConfigMismatch(
                             "organization_id does not belong to mch_id".into(),
                         )));
-                        let _ = self.store.kv_delete(auth_info::STORE_KEY);
+                        if let Some(s) = &mut self.store {
+                            s.put_authinfo(None);
+                        }
                         self.emit(EngineEvent::ConfigMismatch);
                     }
                     Err(f) => {

@@ -7,6 +7,7 @@
 use std::hash::BuildHasher;
 use std::time::Instant;
 
+use super::lifecycle::clone_err;
 use super::{ms, Actor, FlowCtx, Task, Timer};
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
@@ -24,6 +25,11 @@ use crate::terminal::verify::{Action, Flow, FlowId, FlowMode, Input, Outcome};
 impl Actor {
     /// Why a flow may not start now.
     pub(super) fn can_start(&self) -> Result<()> {
+        if let Some(e) = &self.store_error {
+            // T7.8: the credential must go into the outbox; without a store, no flow
+            // starts (a credential fetched and then refused would count a lost user).
+            return Err(clone_err(e));
+        }
         if self.flow.is_some() {
             return Err(Error::FlowBusy);
         }

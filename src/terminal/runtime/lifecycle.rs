@@ -111,6 +111,7 @@ pub(super) fn clone_err(e: &Error) -> Error {
         Error::ConfigMismatch(m) => Error::ConfigMismatch(m.clone()),
         Error::AuthInfoUnavailable(m) => Error::AuthInfoUnavailable(m.clone()),
         Error::BadAnswer { op, key } => Error::BadAnswer { op, key },
+        Error::InvalidConfig { field, reason } => Error::InvalidConfig { field, reason: reason.clone() },
         other => Error::Internal(other.to_string()),
     }
 }

@@ -27,8 +27,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
-use crate::store::Store;
-use crate::terminal::auth_info::{self, AuthCache};
+use crate::terminal::auth_info::AuthCache;
 use crate::terminal::backend::AuthInfoGrant;
 use crate::terminal::command::{Cmd, Deps, Recognition, Reply};
 use crate::terminal::config::{TerminalConfig, Timing};
@@ -124,7 +123,10 @@ pub(crate) struct Actor {
     shared: Arc<Mutex<Published>>,
     /// The working copy (published in place, see `Published::write`).
     h: Health,
-    store: Store,
+    /// The engine's store connection (`None` until opened, or if it cannot be), and why
+    /// it could not be opened: every init is answered with that.
+    store: Option<StoreIo>,
+    store_error: Option<Error>,
     outbox: Option<OutboxHandle>,
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
     /// Vendor calls in flight, each with its deadline, polled by the actor itself.
@@ -173,19 +175,11 @@ impl Actor {
         shared: Arc<Mutex<Published>>,
     ) -> Result<Actor> {
         let t = cfg.timing;
-        let store = Store::open(&cfg.store())?;
         let (svc_tx, svc_rx) = mpsc::unbounded_channel();
         deps.service.set_listener(svc_tx);
-        let mut auth = AuthCache::new(t.authinfo_refresh_at_percent, ms(t.authinfo_default_ttl_ms));
-        let (now, wall) = (deps.clock.now(), deps.clock.wall());
-        // T3.3: a restart within validity needs no network.
-        if let Some(json) = store.kv_get(auth_info::STORE_KEY)? {
-            if let Ok(p) = serde_json::from_str(&json) {
-                auth.restore(p, &cfg.organization_id, now, wall);
-            }
-        }
+        let auth = AuthCache::new(t.authinfo_refresh_at_percent, ms(t.authinfo_default_ttl_ms));
+        let now = deps.clock.now();
         let restart = RestartPlanner::new(cfg.restart_window, cfg.utc_offset_minutes);
-        let authed = auth.valid(now).map(|a| authed_map(&cfg, a.clone()));
         Ok(Actor {
             life: Lifecycle::new(ms(t.backoff_initial_ms), ms(t.backoff_max_ms)),
             features: FeatureMonitor::new(ms(t.feature_check_every_ms), ms(t.feature_stale_after_ms)),
@@ -197,14 +191,15 @@ impl Actor {
             events,
             shared,
             h: Health::default(),
-            store,
+            store: None,
+            store_error: None,
             outbox: None,
             outbox_rx: None,
             calls: FuturesUnordered::new(),
             queue: VecDeque::new(),
             outstanding: None,
             call_seq: 0,
-            authed,
+            authed: None,
             seq: Sequence::default(),
             svc_rx,
             auth,
@@ -238,19 +233,14 @@ impl Actor {
     }
 
     pub(crate) async fn run(mut self) {
-        let (otx, orx) = mpsc::unbounded_channel();
-        match Outbox::spawn(
-            self.cfg.store(),
-            self.deps.payments.clone(),
-            self.outbox_timing(),
-            self.deps.clock.clone(),
-            otx,
-        ) {
-            Ok(h) => {
-                self.outbox = Some(h);
-                self.outbox_rx = Some(orx);
+        // The store opens on the blocking pool: not on the app's thread (which created the
+        // engine) and not on this one, which only waits for it.
+        match store_io::open(self.cfg.store()).await {
+            Ok(o) => self.on_store_opened(o),
+            Err(e) => {
+                tracing::error!(code = ?e.code(), "store unavailable: {e}");
+                self.store_error = Some(e);
             }
-            Err(e) => tracing::error!(code = ?e.code(), "outbox unavailable: {e}"),
         }
         // T2.3: initialise in the background at start, so the first payment is not slow.
         self.read_clock();
@@ -277,6 +267,7 @@ impl Actor {
                     match cmd {
                         Some(Cmd::Shutdown(r)) => {
                             if let Some(o) = &self.outbox { o.shutdown().await; }
+                            if let Some(s) = &mut self.store { s.flush().await; }
                             let _ = r.send(Ok(()));
                             return;
                         }
@@ -334,6 +325,26 @@ impl Actor {
         Published::write(&self.shared, &self.h, authinfo_valid_for);
     }
 
+    /// The store is open: the persisted authinfo (T3.3: a restart within validity needs
+    /// no network) and the outbox, which resumes what an earlier process left open.
+    fn on_store_opened(&mut self, o: store_io::Opened) {
+        let (now, wall) = (self.deps.clock.now(), self.deps.clock.wall());
+        if let Some(p) = o.authinfo_json.and_then(|j| serde_json::from_str(&j).ok()) {
+            self.auth.restore(p, &self.cfg.organization_id, now, wall);
+            self.authed = self.auth.valid(now).map(|a| authed_map(&self.cfg, a.clone()));
+        }
+        self.store = Some(o.io);
+        let (otx, orx) = mpsc::unbounded_channel();
+        let (payments, timing, clock) = (self.deps.payments.clone(), self.outbox_timing(), self.deps.clock.clone());
+        match Outbox::start(o.outbox_db, payments, timing, clock, otx) {
+            Ok(h) => {
+                self.outbox = Some(h);
+                self.outbox_rx = Some(orx);
+            }
+            Err(e) => tracing::error!(code = ?e.code(), "outbox unavailable: {e}"),
+        }
+    }
+
     /// Handles whatever else is ready (call answers, service and outbox events), so that
     /// deadlines and the snapshot run once per batch; bounded, so they are never starved.
     fn drain_ready(&mut self) {
@@ -362,7 +373,10 @@ impl Actor {
         match cmd {
             Cmd::Init(r) => {
                 let a = self.life.start();
-                if self.is_open() {
+                if let Some(e) = &self.store_error {
+                    // Nothing may be lost (T7.8): no payment without a store.
+                    let _ = r.send(Err(lifecycle::clone_err(e)));
+                } else if self.is_open() {
                     let _ = r.send(Ok(()));
                 } else if self.auth.is_mismatch() {
                     // T3.5: a configuration error; T3.6: nothing runs without an authinfo.
@@ -469,6 +483,9 @@ mod calls;
 mod flow;
 mod gate;
 mod lifecycle;
+mod store_io;
 mod timers;
+
+use store_io::StoreIo;
 
 use timers::{Timer, TimerTable};
