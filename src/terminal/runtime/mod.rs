@@ -232,10 +232,14 @@ impl Actor {
         let _ = self.events.send(ev);
     }
 
-    pub(crate) async fn run(mut self) {
-        // The store opens on the blocking pool: not on the app's thread (which created the
-        // engine) and not on this one, which only waits for it.
-        match store_io::open(self.cfg.store()).await {
+    /// Runs the actor. `opened`: the store, if the engine's own thread opened it before
+    /// (otherwise it opens on the blocking pool; never on the app's thread).
+    pub(crate) async fn run(mut self, opened: Option<Result<store_io::Opened>>) {
+        let opened = match opened {
+            Some(o) => o,
+            None => store_io::open(self.cfg.store()).await,
+        };
+        match opened {
             Ok(o) => self.on_store_opened(o),
             Err(e) => {
                 tracing::error!(code = ?e.code(), "store unavailable: {e}");
@@ -483,7 +487,7 @@ mod calls;
 mod flow;
 mod gate;
 mod lifecycle;
-mod store_io;
+pub(crate) mod store_io;
 mod timers;
 
 use store_io::StoreIo;

@@ -1,8 +1,9 @@
 //! The engine actor's store I/O (DESIGN "Nothing is lost"; SPEC T3.3), none of it on the
 //! actor's thread or the app's (`Application#onCreate` runs on the main thread, and an
 //! fsync on a terminal's eMMC can take from milliseconds up to a second): opening the
-//! store, reading the persisted authinfo and opening the outbox's store run on tokio's
-//! blocking pool while the actor waits without blocking its thread; the authinfo is
+//! store, reading the persisted authinfo and opening the outbox's store run on the
+//! engine's own thread before its actor starts (`Terminal::start`), or on tokio's
+//! blocking pool while the actor waits (an engine on a shared runtime); the authinfo is
 //! written (or erased, T3.5) there too, the newest write winning.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use crate::terminal::auth_info;
 use crate::terminal::outbox::Outbox;
 
 /// What opening the store found.
-pub(super) struct Opened {
+pub(crate) struct Opened {
     pub(super) io: StoreIo,
     /// The persisted authinfo (T3.3), as stored.
     pub(super) authinfo_json: Option<String>,
@@ -24,15 +25,19 @@ pub(super) struct Opened {
     pub(super) outbox_db: Store,
 }
 
-/// Opens everything on the blocking pool.
+/// Opens everything, blocking the calling thread: only for a thread of the engine's own
+/// before its actor runs (`Terminal::start`), which has nothing to do until it is open.
+pub(crate) fn open_blocking(path: &StorePath) -> Result<Opened> {
+    let store = Store::open(path)?;
+    let authinfo_json = store.kv_get(auth_info::STORE_KEY)?;
+    let outbox_db = Outbox::open_store(path)?;
+    let io = StoreIo { db: Arc::new(Mutex::new(store)), writes: Arc::new(AtomicU64::new(0)), pending: Vec::new() };
+    Ok(Opened { io, authinfo_json, outbox_db })
+}
+
+/// Opens everything on the blocking pool (an engine on a shared runtime).
 pub(super) async fn open(path: StorePath) -> Result<Opened> {
-    let task = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&path)?;
-        let authinfo_json = store.kv_get(auth_info::STORE_KEY)?;
-        let outbox_db = Outbox::open_store(&path)?;
-        let io = StoreIo { db: Arc::new(Mutex::new(store)), writes: Arc::new(AtomicU64::new(0)), pending: Vec::new() };
-        Ok::<_, Error>(Opened { io, authinfo_json, outbox_db })
-    });
+    let task = tokio::task::spawn_blocking(move || open_blocking(&path));
     task.await.map_err(|e| Error::Internal(format!("store open task: {e}")))?
 }
 
