@@ -1,10 +1,8 @@
 //! The outbox worker: it takes open entries (handed over in memory by `enqueue`, or found
 //! in the store after a restart or store trouble), delivers each at least once with
 //! exponential backoff and jitter, polls a `Processing` payment until it is final, and
-//! commits every step before the next (DESIGN "Nothing is lost", T7.8). A delivery's
-//! commits (`synchronous = FULL`: an fsync on a terminal's eMMC can take up to a second)
-//! run on tokio's blocking pool, never on the thread of the runtime the worker shares with
-//! the engine. Kept beside `outbox.rs` so that each stays under 600 lines.
+//! commits every step before the next (DESIGN "Nothing is lost", T7.8). Kept beside
+//! `outbox.rs` so that each stays under 600 lines.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -113,22 +111,11 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Runs a store step on the blocking pool and waits for it without blocking this thread.
-async fn off_thread<T: Send + 'static>(
-    inner: &Arc<Inner>,
-    f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let inner = inner.clone();
-    tokio::task::spawn_blocking(move || f(&inner))
-        .await
-        .map_err(|e| Error::Internal(format!("outbox store task: {e}")))?
-}
-
 /// Drives one entry to a final state: submit until the backend answers (or rejects),
 /// then poll while it is `Processing`. Every step is committed before the next.
-async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
+async fn deliver(inner: &Inner, work: Work) -> Result<()> {
     let (seq, entry, mut first_counted) = match work {
-        Work::Stored(seq) => match off_thread(inner, move |i| i.load(seq)).await? {
+        Work::Stored(seq) => match inner.load(seq)? {
             Some(entry) => (seq, entry, false),
             None => return Ok(()),
         },
@@ -147,26 +134,20 @@ async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
         let polling = payment_id.is_some();
         let (attempt, answer) = match &payment_id {
             None => {
-                let attempt = if std::mem::take(&mut first_counted) {
-                    1
-                } else {
-                    off_thread(inner, move |i| i.record_attempt(seq, false)).await?
-                };
+                let attempt = if std::mem::take(&mut first_counted) { 1 } else { inner.record_attempt(seq, false)? };
                 (attempt, inner.backend.submit(entry.req.clone()).await)
             }
             Some(id) => {
                 polls += 1;
                 let wait = next_poll.take().unwrap_or_else(|| backoff_delay(&inner.timing, polls, &mut rng));
                 inner.clock.sleep(wait).await;
-                let attempt = off_thread(inner, move |i| i.record_attempt(seq, true)).await?;
-                (attempt, inner.backend.status(id.clone()).await)
+                (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
             }
         };
         match answer {
             Ok(st) => {
                 if !polling || st.state.is_final() {
-                    let (state, id) = (OutboxState::from_payment(st.state), st.payment_id.clone());
-                    off_thread(inner, move |i| i.record_state(seq, state, Some(&id), None)).await?;
+                    inner.record_state(seq, OutboxState::from_payment(st.state), Some(&st.payment_id), None)?;
                 }
                 if !polling {
                     inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
@@ -179,8 +160,7 @@ async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
             }
             Err(e) if is_rejection(&e) => {
                 let code = error_label(&e);
-                let c = code.clone();
-                off_thread(inner, move |i| i.record_state(seq, OutboxState::Failed, None, Some(&c))).await?;
+                inner.record_state(seq, OutboxState::Failed, None, Some(&code))?;
                 tracing::warn!(seq, code = %code, polling, "outbox: rejected by the backend");
                 let state = PaymentState::Failed;
                 inner.emit(OutboxEvent::Final { key, payment_id, state, error: Some(code) });
@@ -193,8 +173,7 @@ async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
                     // unreadable answer): the backend may hold the payment; keep trying.
                     tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
                 }
-                let c = code.clone();
-                off_thread(inner, move |i| i.record_error(seq, &c)).await?;
+                inner.record_error(seq, &code)?;
                 let delay = if polling {
                     let d = backoff_delay(&inner.timing, polls + 1, &mut rng);
                     next_poll = Some(d);
