@@ -16,7 +16,7 @@ use facepay::merchant::config::BackendConfig;
 use facepay::merchant::devices::Registry;
 use facepay::merchant::engine::Engine;
 use facepay::merchant::server::{router, Backend};
-use facepay::sim::wechatpay::{self, KeyMode, MockState};
+use facepay::sim::wechatpay::{KeyMode, MockState};
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
 use facepay::store::{Store, StorePath};
 use facepay::wire::auth;
@@ -71,16 +71,8 @@ fn logs() -> Arc<Mutex<Vec<u8>>> {
 async fn harness(tweak: impl FnOnce(&mut BackendConfig)) -> Harness {
     logs();
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        KeyMode::PublicKey,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) =
+        wechatpay_fixture::start(dir.path(), KeyMode::PublicKey, Duration::from_secs(1)).await.expect("mock");
     let mut cfg = BackendConfig::load(&dir.path().join("backend.json")).expect("config");
     cfg.organizations.push(ORG2.into());
     tweak(&mut cfg);

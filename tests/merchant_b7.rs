@@ -16,7 +16,7 @@ use facepay::merchant::config::BackendConfig;
 use facepay::merchant::contracts;
 use facepay::merchant::engine::Engine;
 use facepay::merchant::server::{router, Backend};
-use facepay::sim::wechatpay::{self, KeyMode, MockState};
+use facepay::sim::wechatpay::{KeyMode, MockState};
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
 use facepay::store::StorePath;
 use facepay::wire::PaymentState;
@@ -39,16 +39,7 @@ async fn fx(mode: KeyMode, apiv3_override: Option<&str>) -> Fx {
 /// `orgs`: replaces the configured organisations and turns `query_organizations` on.
 async fn fx_with(mode: KeyMode, apiv3_override: Option<&str>, orgs: Option<&str>) -> Fx {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        mode,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) = wechatpay_fixture::start(dir.path(), mode, Duration::from_secs(1)).await.expect("mock");
     let path = dir.path().join("backend.json");
     if let Some(k) = apiv3_override {
         let text = std::fs::read_to_string(&path).expect("config");

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use facepay::sim::wechatpay::{self, KeyMode};
+use facepay::sim::wechatpay::KeyMode;
 use facepay::sim::wechatpay_fixture;
 
 /// The venv's python, if it can import the peer SDK (the venv is shared with other peers,
@@ -27,16 +27,7 @@ async fn interop(mode: KeyMode) {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        mode,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) = wechatpay_fixture::start(dir.path(), mode, Duration::from_secs(1)).await.expect("mock");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers/wechatpayv3_peer.py");
     let d = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
@@ -72,16 +63,8 @@ async fn b_wechatpay_axios_plugin_sdk_interoperates_public_key_mode() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        KeyMode::PublicKey,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) =
+        wechatpay_fixture::start(dir.path(), KeyMode::PublicKey, Duration::from_secs(1)).await.expect("mock");
     let d = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
@@ -122,16 +105,7 @@ async fn java_interop(mode: KeyMode) {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        mode,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) = wechatpay_fixture::start(dir.path(), mode, Duration::from_secs(1)).await.expect("mock");
     mock.enroll_user(wechatpay_fixture::ORGANIZATION, "ou-java", "TERMINATED");
     let (_, headers, body) = mock.user_state_notification(wechatpay_fixture::ORGANIZATION, "ou-java").expect("user");
     let h: serde_json::Map<String, serde_json::Value> =

@@ -14,7 +14,7 @@ use facepay::clock::ManualClock;
 use facepay::merchant::config::BackendConfig;
 use facepay::merchant::engine::Engine;
 use facepay::merchant::server::{router, Backend};
-use facepay::sim::wechatpay::{self, KeyMode};
+use facepay::sim::wechatpay::KeyMode;
 use facepay::sim::wechatpay_fixture::{self, ORGANIZATION};
 use facepay::store::StorePath;
 use facepay::wire::auth;
@@ -44,16 +44,8 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: serde_json::Val
 #[tokio::test]
 async fn t3_5_b3_b5_reference_backend_protocol() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir.path(),
-        KeyMode::PublicKey,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(1),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve");
+    let (mock, _) =
+        wechatpay_fixture::start(dir.path(), KeyMode::PublicKey, Duration::from_secs(1)).await.expect("mock");
     let mut cfg = BackendConfig::load(&dir.path().join("backend.json")).expect("config");
     // The manual clock never refills the rate bucket; this test polls many times.
     cfg.link.rate_burst = 100_000;

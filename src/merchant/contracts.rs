@@ -217,34 +217,39 @@ pub struct ContractRecord {
 
 /// The last known contract state of a user (B7); `None` when none is known.
 pub fn state(c: &Connection, organization_id: &str, out_user_id: &str) -> Result<Option<String>, MerchantError> {
-    Ok(c.query_row(
-        "SELECT contract_state FROM mch_contracts WHERE organization_id = ?1 AND out_user_id = ?2",
-        params![organization_id, out_user_id],
-        |r| r.get(0),
-    )
-    .optional()?)
+    Ok(c.prepare_cached("SELECT contract_state FROM mch_contracts WHERE organization_id = ?1 AND out_user_id = ?2")?
+        .query_row(params![organization_id, out_user_id], |r| r.get(0))
+        .optional()?)
 }
 
 /// Records a user's contract state (from a user query or a notification).
 pub fn record(c: &Connection, r: &ContractRecord) -> Result<(), MerchantError> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO mch_contracts (organization_id, out_user_id, user_id, contract_id, contract_state, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(organization_id, out_user_id) DO UPDATE SET
            user_id = COALESCE(excluded.user_id, user_id), contract_id = COALESCE(excluded.contract_id, contract_id),
            contract_state = excluded.contract_state, updated_at = excluded.updated_at",
-        params![r.organization_id, r.out_user_id, r.user_id, r.contract_id, r.contract_state, r.updated_at as i64],
-    )?;
+    )?
+    .execute(params![
+        r.organization_id,
+        r.out_user_id,
+        r.user_id,
+        r.contract_id,
+        r.contract_state,
+        r.updated_at as i64
+    ])?;
     Ok(())
 }
 
 /// Marks a user terminated by WeChat Pay's `user_id` (after a terminate-contract answered
 /// 204); returns whether the registry knew the user.
 pub fn mark_terminated(c: &Connection, organization_id: &str, user_id: &str, now: u64) -> Result<bool, MerchantError> {
-    Ok(c.execute(
+    Ok(c.prepare_cached(
         "UPDATE mch_contracts SET contract_state = ?3, updated_at = ?4 WHERE organization_id = ?1 AND user_id = ?2",
-        params![organization_id, user_id, STATE_TERMINATED, now as i64],
-    )? > 0)
+    )?
+    .execute(params![organization_id, user_id, STATE_TERMINATED, now as i64])?
+        > 0)
 }
 
 /// Applies a notification once: records its id and the contract in one transaction.
@@ -256,10 +261,10 @@ pub fn apply_once(
     r: &ContractRecord,
 ) -> Result<bool, MerchantError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let fresh = tx.execute(
-        "INSERT OR IGNORE INTO mch_notifications (id, event_type, received_at) VALUES (?1, ?2, ?3)",
-        params![notification_id, event_type, r.updated_at as i64],
-    )? == 1;
+    let fresh = tx
+        .prepare_cached("INSERT OR IGNORE INTO mch_notifications (id, event_type, received_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![notification_id, event_type, r.updated_at as i64])?
+        == 1;
     if fresh {
         record(&tx, r)?;
     }
@@ -269,7 +274,8 @@ pub fn apply_once(
 
 /// Whether a notification id was applied.
 pub fn applied(c: &Connection, notification_id: &str) -> Result<bool, MerchantError> {
-    Ok(c.query_row("SELECT 1 FROM mch_notifications WHERE id = ?1", [notification_id], |_| Ok(()))
+    Ok(c.prepare_cached("SELECT 1 FROM mch_notifications WHERE id = ?1")?
+        .query_row([notification_id], |_| Ok(()))
         .optional()?
         .is_some())
 }

@@ -36,10 +36,10 @@ impl UserRegistry {
             return Ok(id);
         }
         let id = format!("ou_{}", &super::sign::nonce()[..20]);
-        c.execute(
+        c.prepare_cached(
             "INSERT OR IGNORE INTO mch_users (organization_id, user_id, out_user_id) VALUES (?1, ?2, ?3)",
-            params![organization_id, user_id, id],
-        )?;
+        )?
+        .execute(params![organization_id, user_id, id])?;
         Ok(c.query_row(q, params![organization_id, user_id], |r| r.get(0))?)
     }
 
@@ -48,11 +48,8 @@ impl UserRegistry {
     pub fn bind(&self, organization_id: &str, user_id: &str, out_user_id: &str) -> Result<(), MerchantError> {
         let c = self.store.conn();
         let held: Option<String> = c
-            .query_row(
-                "SELECT out_user_id FROM mch_users WHERE organization_id = ?1 AND user_id = ?2",
-                params![organization_id, user_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT out_user_id FROM mch_users WHERE organization_id = ?1 AND user_id = ?2")?
+            .query_row(params![organization_id, user_id], |r| r.get(0))
             .optional()?;
         match held {
             Some(h) if h == out_user_id => Ok(()),
@@ -60,10 +57,8 @@ impl UserRegistry {
                 Err(MerchantError::Mismatch("B6: this user already has an out_user_id in this organisation".into()))
             }
             None => c
-                .execute(
-                    "INSERT INTO mch_users (organization_id, user_id, out_user_id) VALUES (?1, ?2, ?3)",
-                    params![organization_id, user_id, out_user_id],
-                )
+                .prepare_cached("INSERT INTO mch_users (organization_id, user_id, out_user_id) VALUES (?1, ?2, ?3)")?
+                .execute(params![organization_id, user_id, out_user_id])
                 .map(|_| ())
                 .map_err(|_| MerchantError::Mismatch("B6: out_user_id already belongs to another user".into())),
         }

@@ -505,6 +505,14 @@ pub use handlers::router;
 /// would not find them otherwise.
 pub async fn serve(state: Arc<MockState>, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    serve_on(state, listener)
+}
+
+/// [`serve`] on a listener already bound.
+pub fn serve_on(
+    state: Arc<MockState>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let app = router(state);
     let h = tokio::spawn(async move {

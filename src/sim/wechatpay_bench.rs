@@ -25,6 +25,10 @@ pub struct WechatpayBench {
     pub paid: usize,
     pub seconds: f64,
     pub deductions_per_s: f64,
+    /// This process's user + system CPU time per deduction over the timed phase (every
+    /// thread), so `bench/peers/run.sh` can set each client's own cost apart from the
+    /// shared mock's.
+    pub client_cpu_us_per_deduction: Option<f64>,
     pub sign_us: f64,
     pub signs_per_s: f64,
     pub openssl_signs_per_s: Option<f64>,
@@ -96,6 +100,7 @@ pub async fn run(
     };
     one(usize::MAX).await?; // warm-up: connection and statement caches
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu0 = process_cpu();
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -119,6 +124,7 @@ pub async fn run(
         paid += t.await.map_err(|e| e.to_string())??;
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     // Signing cost, single thread.
     let msg = b"POST\n/v3/offlineface/transactions\n1800000000\n593BEC0C930BF1AFEB40B4A08C8FB242\n{\"auth_code\":\"x\",\"amount\":{\"total\":100}}\n";
     let n = 2000;
@@ -135,11 +141,21 @@ pub async fn run(
         paid,
         seconds,
         deductions_per_s: deductions as f64 / seconds,
+        client_cpu_us_per_deduction: cpu.map(|d| d.as_secs_f64() * 1e6 / deductions as f64),
         sign_us: sign_s * 1e6,
         signs_per_s: 1.0 / sign_s,
         openssl_signs_per_s: openssl,
         sign_ratio_vs_openssl: openssl.map(|o| (1.0 / sign_s) / o),
     })
+}
+
+/// This process's CPU time so far, user + system, every thread (`None` if the clock
+/// cannot be read).
+fn process_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, String> {

@@ -4,6 +4,7 @@
 //! scripts of outcomes (`{"auth_code": ["NOTPAY", "SYSTEM_ERROR", …]}`).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,17 @@ pub fn load_script(mock: &MockState, text: &str) -> Result<usize, String> {
         mock.script(code, steps);
     }
     Ok(m.len())
+}
+
+/// A mock serving on a free 127.0.0.1 port, its files in `dir` as [`create`] writes them
+/// (the backend's own `listen` on any free port). The port is bound before the files
+/// name it, so nothing can take it in between. Returns the mock and its address.
+pub async fn start(dir: &Path, mode: KeyMode, hang: Duration) -> std::io::Result<(Arc<MockState>, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let mock = create(dir, mode, &format!("http://{addr}"), "127.0.0.1:0", hang)?;
+    super::wechatpay::serve_on(mock.clone(), listener)?;
+    Ok((mock, addr))
 }
 
 /// Creates the mock state and writes `merchant_key.pem` (TEST KEY), `platform_public_key.pem`,

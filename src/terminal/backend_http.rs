@@ -116,14 +116,22 @@ impl HttpBackend {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        let mut builder =
-            Client::builder().timeout(timeout).connect_timeout(timeout).pool_idle_timeout(Duration::from_secs(90));
-        if base.scheme() == "https" {
+        let builder = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none());
+        let builder = if base.scheme() == "https" {
             let pem = opts.ca_pem.as_deref().ok_or_else(|| {
                 Error::invalid_config("backend_ca_pem", "HTTPS needs the backend's CA or certificate (S3: pinned)")
             })?;
-            builder = builder.tls_certs_only(pinned_roots(pem)?).https_only(true);
-        }
+            builder.use_preconfigured_tls(tls_config(pinned_roots(pem)?)?).https_only(true)
+        } else {
+            // Plain HTTP still needs a TLS configuration for reqwest to build (it never asks a
+            // process-wide provider: the app may have installed its own): one that trusts
+            // nothing, and redirects are off, so no HTTPS connection can come of it.
+            builder.use_preconfigured_tls(tls_config(rustls::RootCertStore::empty())?)
+        };
         let client = builder.build().map_err(|e| Error::invalid_config("backend_url", Error::from(e).to_string()))?;
         Ok(HttpBackend { client, base, signer: opts.signer })
     }
@@ -166,13 +174,30 @@ impl HttpBackend {
 }
 
 /// Every certificate of a PEM bundle, as the only roots (S3).
-fn pinned_roots(pem: &str) -> Result<Vec<reqwest::Certificate>> {
-    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-        .map_err(|_| Error::invalid_config("backend_ca_pem", "not a PEM certificate"))?;
-    if certs.is_empty() {
+fn pinned_roots(pem: &str) -> Result<rustls::RootCertStore> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = || Error::invalid_config("backend_ca_pem", "not a PEM certificate");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.map_err(|_| bad())?).map_err(|_| bad())?;
+    }
+    if roots.is_empty() {
         return Err(Error::invalid_config("backend_ca_pem", "holds no certificate"));
     }
-    Ok(certs)
+    Ok(roots)
+}
+
+/// The terminal's TLS client configuration (S3): the `ring` provider (the terminal links
+/// no aws-lc-rs), TLS 1.2 and 1.3, the given roots and nothing else, no client certificate.
+fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::invalid_config("backend_url", format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(cfg)
 }
 
 fn answer_code(status: StatusCode, body: &[u8]) -> String {

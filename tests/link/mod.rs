@@ -14,7 +14,7 @@ use facepay::merchant::devices::Registry;
 use facepay::merchant::engine::Engine;
 use facepay::merchant::link_config::TlsFiles;
 use facepay::merchant::server::{router, Backend};
-use facepay::sim::wechatpay::{self, KeyMode, MockState};
+use facepay::sim::wechatpay::{KeyMode, MockState};
 use facepay::sim::wechatpay_fixture;
 use facepay::store::StorePath;
 
@@ -53,16 +53,7 @@ pub struct Served {
 
 /// The mock WeChat Pay on 127.0.0.1 and its backend configuration in `dir`.
 pub async fn mock_and_config(dir: &Path) -> (Arc<MockState>, BackendConfig) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mock = wechatpay_fixture::create(
-        dir,
-        KeyMode::PublicKey,
-        &format!("http://127.0.0.1:{port}"),
-        "127.0.0.1:0",
-        Duration::from_secs(5),
-    )
-    .expect("fixture");
-    wechatpay::serve(mock.clone(), port).await.expect("serve mock");
+    let (mock, _) = wechatpay_fixture::start(dir, KeyMode::PublicKey, Duration::from_secs(5)).await.expect("mock");
     let cfg = BackendConfig::load(&dir.join("backend.json")).expect("config");
     (mock, cfg)
 }

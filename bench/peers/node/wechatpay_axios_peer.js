@@ -51,12 +51,15 @@ async function bench() {
   const c = Number(opt('--concurrency', '16'));
   await deduct('warm-' + crypto.randomBytes(8).toString('hex'));
   let next = 0;
+  const cpu0 = process.cpuUsage(); // this process's user + system CPU over the timed phase
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: c }, async () => {
     while (next < n) { next += 1; await deduct('jsb-' + crypto.randomBytes(12).toString('hex')); }
   }));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(JSON.stringify({ peer: 'wechatpay-axios-plugin', deductions: n, concurrency: c, seconds: +s.toFixed(3), deductions_per_s: +(n / s).toFixed(1) }));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ peer: 'wechatpay-axios-plugin', deductions: n, concurrency: c, seconds: +s.toFixed(3), deductions_per_s: +(n / s).toFixed(1),
+    client_cpu_us_per_deduction: +((cpu.user + cpu.system) / n).toFixed(1) }));
 }
 
 (mode === 'bench' ? bench() : interop()).catch((e) => {

@@ -223,6 +223,10 @@ public final class Peer {
     HttpClient http = new DefaultHttpClientBuilder().config(config(cfg, dir)).build();
     deduct(http, cfg, "jwarm-" + UUID.randomUUID());
     ExecutorService ex = Executors.newFixedThreadPool(conc);
+    // The process's CPU time over the timed phase, every thread (JIT and GC included).
+    com.sun.management.OperatingSystemMXBean os =
+        (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    long cpu0 = os.getProcessCpuTime();
     long t0 = System.nanoTime();
     List<Future<String>> fs = new ArrayList<>();
     for (int i = 0; i < n; i++) {
@@ -232,6 +236,7 @@ public final class Peer {
       f.get();
     }
     double dt = (System.nanoTime() - t0) / 1e9;
+    double cpuUs = (os.getProcessCpuTime() - cpu0) / 1e3;
     ex.shutdown();
     JsonObject out = new JsonObject();
     out.addProperty("peer", "wechatpay-java");
@@ -239,6 +244,7 @@ public final class Peer {
     out.addProperty("concurrency", conc);
     out.addProperty("seconds", Math.round(dt * 1000) / 1000.0);
     out.addProperty("deductions_per_s", Math.round(n / dt * 10) / 10.0);
+    out.addProperty("client_cpu_us_per_deduction", Math.round(cpuUs / n * 10) / 10.0);
     System.out.println(out);
   }
 
