@@ -222,6 +222,25 @@ async fn t3_3_restart_within_validity_needs_no_network() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn t2_3_the_store_is_opened_in_the_background_and_its_failure_answers_init() {
+    // `Application#onCreate` runs on the main thread: creating the engine does no store
+    // I/O there, so even a store that cannot be opened lets it return at once; init then
+    // names the store's problem instead of letting a payment run without its outbox.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let mut c = cfg();
+    c.store_path = Some(file.join("t.db").to_string_lossy().into_owned());
+    let (t, _, _) = engine_with(c);
+    let e = t.init().await.expect_err("no store");
+    assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("store_path"), "{e}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let e = t.start_flow(pay()).await.expect_err("no flow without the outbox");
+    assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn t3_5_org_mismatch_is_a_config_error_not_a_retry_loop() {
     let svc = Scripted::new();
     let be = Arc::new(FakeBackend::default());
@@ -285,6 +304,28 @@ async fn t6_preview_bound_when_settled_and_rebound_after_recreate() {
     assert!(t.health().preview_bound);
     let e = t.surface_changed(Surface { id: 0, width: 1, height: 1 }).await.expect_err("null");
     assert_eq!(e.code(), ErrorCode::InvalidArgument);
+}
+
+#[tokio::test(start_paused = true)]
+async fn t6_a_refused_preview_bind_is_retried_with_back_off_not_every_settle_period() {
+    let (t, svc, _) = engine();
+    ready(&t).await;
+    svc.refuse_preview.store(true, Ordering::SeqCst);
+    let tries = || svc.ops().iter().filter(|op| **op == facepay::terminal::face_service::Op::SetPreview).count();
+    t.surface_changed(Surface { id: 42, width: 480, height: 640 }).await.expect("surface");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Settle 0.3 s, then waits of 0.3, 0.6, 1.2, … s capped at 30 s: 8 tries in a minute
+    // (every 300 ms for ever would have been 200).
+    let n = tries();
+    assert!((7..=9).contains(&n), "binds tried in 60 s: {n}");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(tries() - n <= 5, "capped at one try per 30 s: {}", tries() - n);
+    assert!(!t.health().preview_bound);
+    // The service takes the bind again: the next try (within the cap) binds.
+    svc.refuse_preview.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert!(t.health().preview_bound);
+    assert_eq!(svc.preview_binds.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(start_paused = true)]

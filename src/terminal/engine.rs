@@ -52,6 +52,7 @@ impl Terminal {
             .on_thread_park(spin.park_hook())
             .build()
             .map_err(|e| Error::Internal(format!("runtime: {e}")))?;
+        let store = config.store();
         let (term, actor) = {
             let _guard = rt.enter();
             Self::prepare(config, deps)?
@@ -59,7 +60,12 @@ impl Terminal {
         let events = term.subscribe();
         let thread = std::thread::Builder::new()
             .name("facepay-engine".into())
-            .spawn(move || rt.block_on(spin.watch(actor.run())))
+            .spawn(move || {
+                // The store opens here, on the engine's thread before its actor runs: not
+                // on the app's thread (`Application#onCreate` is the main thread).
+                let opened = crate::terminal::runtime::store_io::open_blocking(&store);
+                rt.block_on(spin.watch(actor.run(Some(opened))))
+            })
             .map_err(|e| Error::Internal(format!("engine thread: {e}")))?;
         *term.thread.lock() = Some(thread);
         Ok((term, events))
@@ -69,7 +75,7 @@ impl Terminal {
     /// the demo's many simulated terminals).
     pub fn spawn(config: TerminalConfig, deps: Deps) -> Result<Terminal> {
         let (term, actor) = Self::prepare(config, deps)?;
-        tokio::spawn(actor.run());
+        tokio::spawn(actor.run(None));
         Ok(term)
     }
 

@@ -98,36 +98,74 @@ pub enum EngineEvent {
 }
 
 /// The health as the engine publishes it for `Terminal::health` (the Kotlin wrapper reads
-/// it after every call): the snapshot, replaced whole when it changes, and the authinfo's
-/// remaining time, which changes on every publish. The lock guards a pointer and a number,
-/// so the engine and a reader never wait on each other for more than a copy of those.
+/// it after every call). The engine copies its working health in field by field once per
+/// turn of its loop, allocating nothing in the steady state; a reader copies it out. The
+/// lock is held for one such copy, so neither waits on the other for longer than that.
 #[derive(Debug, Default)]
 pub(crate) struct Published {
-    snapshot: Arc<Health>,
-    authinfo_valid_for: Option<Duration>,
-    /// Notified whenever the snapshot is replaced (the Kotlin `health` StateFlow's push).
+    snapshot: Health,
+    /// Notified whenever the snapshot changes (the Kotlin `health` StateFlow's push);
+    /// the authinfo's remaining time, which changes on every publish, does not count.
     changed: Arc<tokio::sync::Notify>,
 }
 
 impl Published {
+    /// A copy of the snapshot (the reader pays for the copy, under the lock).
     pub(crate) fn read(shared: &Mutex<Published>) -> Health {
-        let (snapshot, authinfo_valid_for) = {
-            let p = shared.lock();
-            (p.snapshot.clone(), p.authinfo_valid_for)
-        };
-        Health { authinfo_valid_for, ..Health::clone(&snapshot) }
+        shared.lock().snapshot.clone()
     }
 
-    /// `snapshot` is the new one when it changed.
-    pub(crate) fn write(
-        shared: &Mutex<Published>,
-        snapshot: Option<&Arc<Health>>,
-        authinfo_valid_for: Option<Duration>,
-    ) {
+    /// Copies the engine's working health into the snapshot in place: fields are
+    /// assigned, and the counter maps (whose keys only ever get added) are updated entry
+    /// by entry, so a publish allocates nothing once every key has been seen. Wakes the
+    /// `changed` waiter when anything but the authinfo's remaining time differs.
+    pub(crate) fn write(shared: &Mutex<Published>, h: &Health, authinfo_valid_for: Option<Duration>) {
         let mut p = shared.lock();
-        p.authinfo_valid_for = authinfo_valid_for;
-        if let Some(s) = snapshot {
-            p.snapshot = s.clone();
+        let s = &mut p.snapshot;
+        let Health {
+            state,
+            features_ready,
+            features_stale,
+            last_feature_update_unix_ms,
+            authinfo_valid_for: _,
+            authinfo_refreshes,
+            config_mismatch,
+            disconnects,
+            reconnects,
+            init_calls,
+            late_answers_dropped,
+            sequences,
+            preview_bound,
+            flow_running,
+            gate_running,
+            flows,
+            last_outcome,
+            payments_queued,
+            payments_final,
+            next_restart_unix_ms,
+        } = h;
+        let mut changed = false;
+        set(&mut s.state, *state, &mut changed);
+        set(&mut s.features_ready, *features_ready, &mut changed);
+        set(&mut s.features_stale, *features_stale, &mut changed);
+        set(&mut s.last_feature_update_unix_ms, *last_feature_update_unix_ms, &mut changed);
+        s.authinfo_valid_for = authinfo_valid_for;
+        set(&mut s.authinfo_refreshes, *authinfo_refreshes, &mut changed);
+        set(&mut s.config_mismatch, *config_mismatch, &mut changed);
+        set(&mut s.disconnects, *disconnects, &mut changed);
+        set(&mut s.reconnects, *reconnects, &mut changed);
+        set(&mut s.init_calls, *init_calls, &mut changed);
+        set(&mut s.late_answers_dropped, *late_answers_dropped, &mut changed);
+        set(&mut s.sequences, *sequences, &mut changed);
+        set(&mut s.preview_bound, *preview_bound, &mut changed);
+        set(&mut s.flow_running, *flow_running, &mut changed);
+        set(&mut s.gate_running, *gate_running, &mut changed);
+        copy_counts(flows, &mut s.flows, &mut changed);
+        set(&mut s.last_outcome, *last_outcome, &mut changed);
+        set(&mut s.payments_queued, *payments_queued, &mut changed);
+        copy_counts(payments_final, &mut s.payments_final, &mut changed);
+        set(&mut s.next_restart_unix_ms, *next_restart_unix_ms, &mut changed);
+        if changed {
             p.changed.notify_one();
         }
     }
@@ -135,6 +173,31 @@ impl Published {
     /// Notified (one permit, one waiter) whenever the snapshot changes.
     pub(crate) fn changed(shared: &Mutex<Published>) -> Arc<tokio::sync::Notify> {
         shared.lock().changed.clone()
+    }
+}
+
+/// `*dst = src`, noting whether it differed.
+fn set<T: PartialEq>(dst: &mut T, src: T, changed: &mut bool) {
+    if *dst != src {
+        *dst = src;
+        *changed = true;
+    }
+}
+
+/// `dst = src` for counter maps whose keys are never removed, noting whether it differed.
+fn copy_counts<K: Ord + Copy>(src: &BTreeMap<K, u64>, dst: &mut BTreeMap<K, u64>, changed: &mut bool) {
+    if dst.len() > src.len() {
+        dst.clear();
+        *changed = true;
+    }
+    for (k, v) in src {
+        match dst.get_mut(k) {
+            Some(d) => set(d, *v, changed),
+            None => {
+                dst.insert(*k, *v);
+                *changed = true;
+            }
+        }
     }
 }
 

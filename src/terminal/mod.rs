@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod face_service;
 pub mod features;
+pub mod gate;
 pub mod health;
 pub mod lifecycle;
 pub mod link_sign;

@@ -171,11 +171,29 @@ impl Outbox {
         clock: Arc<dyn Clock>,
         events: UnboundedSender<OutboxEvent>,
     ) -> Result<OutboxHandle> {
+        Self::start(Self::open_store(&store)?, backend, timing, clock, events)
+    }
+
+    /// Opens the outbox's store and creates its table (file I/O: the engine runs it on
+    /// tokio's blocking pool, never on its own thread or the app's).
+    pub fn open_store(store: &StorePath) -> Result<Store> {
+        let db = Store::open(store)?;
+        db.ensure_schema(SCHEMA)?;
+        Ok(db)
+    }
+
+    /// Starts the worker on a store [`Outbox::open_store`] opened. Must be called inside
+    /// a tokio runtime.
+    pub fn start(
+        db: Store,
+        backend: Arc<dyn PaymentBackend>,
+        timing: OutboxTiming,
+        clock: Arc<dyn Clock>,
+        events: UnboundedSender<OutboxEvent>,
+    ) -> Result<OutboxHandle> {
         if timing.backoff_initial.is_zero() || timing.backoff_max < timing.backoff_initial {
             return Err(Error::invalid_config("timing.outbox_backoff", "need 0 < initial <= max"));
         }
-        let db = Store::open(&store)?;
-        db.ensure_schema(SCHEMA)?;
         let inner = Arc::new(Inner {
             db: Mutex::new(db),
             backend,

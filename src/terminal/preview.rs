@@ -2,15 +2,22 @@
 //! size), one preview view serves the whole app (T6.2: a second view is refused), it is
 //! bound only once its size stopped changing for a settle period (T6.3: binding during
 //! resizes renders white), it is bound again after it was destroyed and recreated (T6.1)
-//! or after the service reconnected, and a frame that is not 3:4 is reported (T6.4).
+//! or after the service reconnected, and a frame that is not 3:4 is reported (T6.4). A bind
+//! the service refuses is retried with exponential back-off (the settle period doubling up
+//! to [`BIND_RETRY_MAX`]), not every settle period for ever; a bind that answers, a new
+//! surface or a reconnected service starts the back-off over.
 
 use std::time::{Duration, Instant};
 
+use crate::clock::backoff;
 use crate::error::{Error, Result};
 use crate::terminal::face_service::Surface;
 
 /// T6.4: the service's default frame.
 pub const DEFAULT_FRAME: (u32, u32) = (480, 640);
+
+/// The longest pause between two binds the service refused.
+pub const BIND_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What the runtime must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,10 @@ pub struct PreviewBinder {
     /// The live surface and when its size last changed.
     surface: Option<(Surface, Instant)>,
     bound: Option<Surface>,
+    /// Binds refused in a row since the last one that answered (back-off step).
+    refusals: u32,
+    /// A refused bind is not tried again before this.
+    retry_at: Option<Instant>,
 }
 
 /// True if `w:h` is 3:4 within 2 %.
@@ -41,7 +52,7 @@ pub fn is_three_by_four(w: u32, h: u32) -> bool {
 
 impl PreviewBinder {
     pub fn new(settle: Duration) -> Self {
-        PreviewBinder { settle, view_id: None, surface: None, bound: None }
+        PreviewBinder { settle, view_id: None, surface: None, bound: None, refusals: 0, retry_at: None }
     }
 
     pub fn bound(&self) -> Option<Surface> {
@@ -69,6 +80,7 @@ impl PreviewBinder {
                 out.push(PreviewAction::AspectWarning { width: s.width, height: s.height });
             }
             self.surface = Some((s, now));
+            self.forget_refusals();
             if self.bound.is_some_and(|b| b != s) {
                 // Resized while bound: unbind now, bind again once the size settles.
                 self.bound = None;
@@ -90,28 +102,49 @@ impl PreviewBinder {
     /// The service lost its preview (reconnect): bind again when possible.
     pub fn on_service_reset(&mut self) {
         self.bound = None;
+        self.forget_refusals();
     }
 
-    /// The service refused the bind: try again after a settle period, not at once.
+    /// The service accepted the bind (it may answer more than once: VENDOR-API §3).
+    pub fn on_bind_answered(&mut self) {
+        self.forget_refusals();
+    }
+
+    /// The service refused the bind: try again after a back-off that doubles with every
+    /// refusal in a row (the settle period first), up to [`BIND_RETRY_MAX`].
     pub fn on_bind_failed(&mut self, now: Instant) {
         self.bound = None;
-        if let Some((s, _)) = self.surface {
-            self.surface = Some((s, now));
-        }
+        let wait = backoff(self.settle, BIND_RETRY_MAX.max(self.settle), self.refusals);
+        self.refusals = self.refusals.saturating_add(1);
+        self.retry_at = Some(now + wait);
+    }
+
+    /// Binds refused in a row so far.
+    pub fn refusals(&self) -> u32 {
+        self.refusals
+    }
+
+    fn forget_refusals(&mut self) {
+        self.refusals = 0;
+        self.retry_at = None;
     }
 
     /// When a pending bind becomes due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.surface, self.bound) {
-            (Some((_, since)), None) => Some(since + self.settle),
+            (Some((_, since)), None) => {
+                let settled = since + self.settle;
+                Some(self.retry_at.map_or(settled, |r| r.max(settled)))
+            }
             _ => None,
         }
     }
 
-    /// Bind if the size has been stable for the settle period (T6.3).
+    /// Bind if the size has been stable for the settle period (T6.3) and no refused bind's
+    /// back-off is running.
     pub fn poll(&mut self, now: Instant) -> Option<PreviewAction> {
-        let (s, since) = self.surface?;
-        if self.bound.is_none() && now >= since + self.settle {
+        let (s, _) = self.surface?;
+        if self.bound.is_none() && self.poll_timeout().is_some_and(|t| now >= t) {
             self.bound = Some(s);
             return Some(PreviewAction::Bind(s));
         }
@@ -179,6 +212,39 @@ mod tests {
         p.on_bind_failed(t);
         assert_eq!(p.poll(t), None, "not at once");
         assert_eq!(p.poll_timeout(), Some(t + SETTLE));
+        assert_eq!(p.poll(t + SETTLE), Some(PreviewAction::Bind(s(480, 640))));
+    }
+
+    #[test]
+    fn t6_1_refused_binds_back_off_up_to_a_cap_and_start_over_after_an_answer() {
+        let now = Instant::now();
+        let mut p = PreviewBinder::new(SETTLE);
+        p.on_surface(s(480, 640), now).expect("ok");
+        let mut t = now + SETTLE;
+        assert!(p.poll(t).is_some());
+        let mut waits = vec![];
+        for _ in 0..10 {
+            p.on_bind_failed(t);
+            let due = p.poll_timeout().expect("a retry is planned");
+            assert_eq!(p.poll(due - Duration::from_millis(1)), None, "not before its back-off");
+            assert!(p.poll(due).is_some());
+            waits.push(due - t);
+            t = due;
+        }
+        let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms[..7], [300, 600, 1200, 2400, 4800, 9600, 19200]);
+        assert!(waits[7..].iter().all(|w| *w == BIND_RETRY_MAX), "capped: {ms:?}");
+        assert_eq!(p.refusals(), 10);
+        // An answered bind starts over: the next refusal waits one settle period again.
+        p.on_bind_answered();
+        p.on_bind_failed(t);
+        assert_eq!(p.poll_timeout(), Some(t + SETTLE));
+        // So does a reconnected service.
+        for _ in 0..3 {
+            p.on_bind_failed(t);
+        }
+        p.on_service_reset();
+        assert_eq!(p.refusals(), 0);
         assert_eq!(p.poll(t + SETTLE), Some(PreviewAction::Bind(s(480, 640))));
     }
 

@@ -178,6 +178,7 @@ enum State {
     /// The user travels up to the credential: the payment is made for this one.
     Crediting {
         user: UserInfo,
+        with_phone: bool,
     },
     Ended(Outcome),
 }
@@ -314,6 +315,24 @@ impl Flow {
         }
     }
 
+    /// The recognised user and whether auxiliary verification was asked for (T7.6), from
+    /// the recognition callback until the flow ends: the one copy the runtime reads.
+    pub fn recognised(&self) -> Option<(&UserInfo, bool)> {
+        match &self.state {
+            State::Recognised { user, need_ext } => Some((user, *need_ext)),
+            State::ExtProvided { user, .. } => Some((user, true)),
+            State::Finishing { user, with_phone }
+            | State::Finished { user, with_phone }
+            | State::Crediting { user, with_phone } => Some((user, *with_phone)),
+            State::Starting | State::Recognising { .. } | State::Ended(_) => None,
+        }
+    }
+
+    /// Continuous recognition at a gate (no payment credential).
+    pub fn is_gate(&self) -> bool {
+        self.mode == FlowMode::Gate
+    }
+
     /// When the runtime must deliver [`Input::Tick`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
@@ -445,10 +464,10 @@ impl Flow {
                     recog_mode: if with_phone { RecogMode::WithPhone } else { RecogMode::Face },
                     total_fee: self.total_fee.unwrap_or(0).to_string(),
                 };
-                self.state = State::Crediting { user };
+                self.state = State::Crediting { user, with_phone };
                 Ok((self, vec![Action::CallCredential(p)]))
             }
-            (State::Crediting { user }, Input::CredentialAnswered(Ok(credential))) => {
+            (State::Crediting { user, .. }, Input::CredentialAnswered(Ok(credential))) => {
                 self.stamps.credential = Some(now);
                 self.end(Outcome::Credential, now, vec![Action::Credentialed { credential, user }], false)
             }

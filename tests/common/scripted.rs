@@ -32,6 +32,8 @@ pub struct Scripted {
     pub raw_data_calls: AtomicU64,
     pub release_calls: AtomicU64,
     pub preview_binds: AtomicU64,
+    /// `setCameraPreview` answers FAIL (the service refuses the bind).
+    pub refuse_preview: AtomicBool,
     pub recognise_after: Mutex<Duration>,
     /// Every call in order, with the authinfo it carried (`None`: no authed map).
     pub log: Mutex<Vec<(Op, Option<String>)>>,
@@ -142,6 +144,12 @@ impl FaceService for Scripted {
         Box::pin(async move {
             let _o = self.enter(Op::SetPreview, Some(&m));
             self.gate().await;
+            if self.refuse_preview.load(Ordering::SeqCst) {
+                return Err(facepay::terminal::face_service::VendorError::new(
+                    facepay::terminal::face_service::ReturnCode::Fail,
+                    -1,
+                ));
+            }
             self.preview_binds.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })

@@ -1,8 +1,9 @@
 //! The vendor client library's connection model inside the simulator (SPEC T9,
 //! VENDOR-API §3): while the service is not connected every call waits in ONE pending slot
 //! (a later call overwrites it, and the overwritten call's callback never answers); the
-//! library's 10 s timeout, armed at most once per library lifetime, answers the call in the
-//! slot FAIL `271378621` and keeps it, so its real answer follows after the reconnect (a
+//! library's 10 s timeout, armed at most once per library lifetime and cancelled for good
+//! by the next `onServiceConnected` (VENDOR-API §3.2, §3.4), answers the call in the slot
+//! FAIL `271378621` and keeps it, so its real answer follows after the reconnect (a
 //! "late answer"); on reconnect the library initialises the new service itself, with its
 //! own no-op callback (no app init callback fires again), re-preloads silently if an
 //! authed call was ever made, and replays the slot. An init while disconnected is kept as
@@ -38,6 +39,9 @@ pub(super) struct LinkState {
     connected: bool,
     slot: Option<Slot>,
     timeout_armed: bool,
+    /// `onServiceConnected` count: the one that follows the arming removes the timeout's
+    /// message, and nothing ever sends it again.
+    connects: u64,
     init_waiter: Option<oneshot::Sender<()>>,
     /// A call with `authinfo` was made (`lastRequestInfo`): the library re-preloads by
     /// itself after a reconnect.
@@ -46,7 +50,14 @@ pub(super) struct LinkState {
 
 impl Default for LinkState {
     fn default() -> Self {
-        LinkState { connected: true, slot: None, timeout_armed: false, init_waiter: None, authed_seen: false }
+        LinkState {
+            connected: true,
+            slot: None,
+            timeout_armed: false,
+            connects: 0,
+            init_waiter: None,
+            authed_seen: false,
+        }
     }
 }
 
@@ -92,10 +103,10 @@ pub(super) fn park_init(s: &mut State) -> Option<oneshot::Receiver<()>> {
 /// The service died under the library (`onServiceDisconnected`): the library rebinds at
 /// once (it comes back after `down_for`) and, the first time ever, arms its timeout.
 pub(super) fn on_disconnected(inner: &Arc<Inner>, generation: u64, down_for: Duration) {
-    let arm = {
+    let (arm, connects) = {
         let mut s = inner.state.lock();
         s.link.connected = false;
-        !std::mem::replace(&mut s.link.timeout_armed, true)
+        (!std::mem::replace(&mut s.link.timeout_armed, true), s.link.connects)
     };
     let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
     if arm {
@@ -104,7 +115,9 @@ pub(super) fn on_disconnected(inner: &Arc<Inner>, generation: u64, down_for: Dur
             tokio::time::sleep(LIBRARY_TIMEOUT).await;
             let Some(inner) = weak.upgrade() else { return };
             let mut s = inner.state.lock();
-            if s.link.connected {
+            // `onServiceConnected` removed the message: the timeout never fires, not even
+            // in a later outage (the handler is never armed again).
+            if s.link.connected || s.link.connects != connects {
                 return;
             }
             let State { link, stats, .. } = &mut *s;
@@ -131,6 +144,7 @@ pub(super) fn on_disconnected(inner: &Arc<Inner>, generation: u64, down_for: Dur
 /// callback), its silent re-preload, the parked init answered, the slot replayed.
 fn reconnect(inner: &Arc<Inner>, s: &mut State) {
     s.link.connected = true;
+    s.link.connects += 1;
     s.down_until = None;
     s.initialised = true;
     s.updated_since_init = false;

@@ -636,6 +636,27 @@ async fn t9_library_timeout_answers_fail_and_keeps_the_call_whose_real_answer_fo
 }
 
 #[tokio::test(start_paused = true)]
+async fn t9_a_reconnect_cancels_the_library_timeout_for_good() {
+    // VENDOR-API §3.2/§3.4: `onServiceConnected` removes the timeout's message and the
+    // handler is never armed again, so a later outage that spans the 10 s mark of the
+    // first one gets no FAIL: its call waits in the slot until the reconnect.
+    let (sim, mut rx) = start(quiet(27));
+    ready(&sim, &mut rx).await;
+    let t0 = Instant::now();
+    sim.ota_restart(Duration::from_secs(1));
+    sleep(Duration::from_secs(8)).await;
+    sim.ota_restart(Duration::from_secs(5));
+    let r = sim.sdk_info(authed()).await;
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(13) && took < Duration::from_secs(14),
+        "at the reconnect, not a FAIL at 10 s: {took:?}"
+    );
+    assert_eq!(r, Err(err(ReturnCode::Fail, ERR_NOT_INITIALISED)), "the replay before the SDK's sequence ran again");
+    assert_eq!(sim.stats().timeout_fails, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn t9_init_while_disconnected_is_answered_at_the_reconnect() {
     let (sim, mut rx) = start(quiet(25));
     ready(&sim, &mut rx).await;

@@ -38,11 +38,17 @@ impl Actor {
         Answer: From<T>,
     {
         let deadline = ms(if slow { self.t.slow_call_timeout_ms } else { self.t.call_timeout_ms });
-        let make: MakeCall = Box::new(move |svc| {
-            let fut = f(svc);
-            Box::pin(async move { fut.await.map(Answer::from).map_err(Fail::Vendor) })
+        let gen = self.life.generation();
+        let make: MakeCall = Box::new(move |svc, id| {
+            Box::pin(async move {
+                let res = match tokio::time::timeout(deadline, f(svc)).await {
+                    Ok(r) => r.map(Answer::from).map_err(Fail::Vendor),
+                    Err(_) => Err(Fail::Timeout(op, deadline)),
+                };
+                Done { gen, id, task, res }
+            })
         });
-        self.queue.push_back(Queued { task, op, deadline, gen: self.life.generation(), make });
+        self.queue.push_back(Queued { gen, make });
         self.pump();
     }
 
@@ -73,15 +79,7 @@ impl Actor {
             self.call_seq += 1;
             let id = self.call_seq;
             self.outstanding = Some(id);
-            let (gen, task, op, deadline) = (q.gen, q.task, q.op, q.deadline);
-            let fut = (q.make)(self.deps.service.clone());
-            self.calls.push(Box::pin(async move {
-                let res = match tokio::time::timeout(deadline, fut).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Fail::Timeout(op, deadline)),
-                };
-                Done { gen, id, task, res }
-            }));
+            self.calls.push((q.make)(self.deps.service.clone(), id));
         }
     }
 
@@ -128,9 +126,8 @@ impl Actor {
             SeqAction::Opened => {
                 tracing::debug!(runs = self.seq.runs, "face service sequence complete: verification open");
                 self.answer_init(Ok(()));
-                if self.gate_wanted && self.flow.is_none() {
-                    self.gate_at.get_or_insert(self.now());
-                }
+                let now = self.now();
+                self.gate.on_opened(now);
             }
         }
     }

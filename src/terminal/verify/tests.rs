@@ -232,3 +232,20 @@ fn t1_3_gate_flow_never_waits_for_an_ext_verify_nobody_can_give() {
     assert_eq!(a, vec![Action::Ended(failed.clone())]);
     assert_eq!(f.outcome(), Some(&failed));
 }
+
+#[test]
+fn t7_6_the_flow_keeps_the_recognised_user_until_it_ends() {
+    let now = Instant::now();
+    let f = step(flow(now), Input::StartAnswered(Ok(())), now).0;
+    assert_eq!(f.recognised(), None, "nothing before the callback");
+    let f = recognised(now, true);
+    assert_eq!(f.recognised().map(|(u, ext)| (u.user_id.as_str(), ext)), Some(("u1", true)));
+    let (f, _) = step(f, Input::ExtVerify(Secret::new("1234")), now);
+    let (f, _) = step(f, Input::Finish, now);
+    let (f, _) = step(f, Input::FinishAnswered(Ok(user())), now);
+    let (f, _) = step(f, Input::Credential, now);
+    assert_eq!(f.recognised().map(|(u, ext)| (u.user_id.as_str(), ext)), Some(("u1", true)), "up to the credential");
+    let (f, _) = step(f, Input::CredentialAnswered(Ok(Credential { face_token: Secret::new("tok") })), now);
+    assert_eq!(f.recognised(), None, "an ended flow answers how it ended instead");
+    assert!(!f.is_gate());
+}
