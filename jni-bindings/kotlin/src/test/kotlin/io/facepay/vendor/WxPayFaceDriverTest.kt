@@ -9,6 +9,9 @@ import io.facepay.FacePay
 import io.facepay.FacePayConfig
 import io.facepay.FacePayException
 import io.facepay.PreviewBinder
+import io.facepay.ServiceState
+import io.facepay.Timing
+import java.time.Duration
 import java.util.concurrent.Executors
 import java.util.concurrent.Future
 import org.junit.After
@@ -61,9 +64,9 @@ class WxPayFaceDriverTest {
         pool.shutdownNow()
     }
 
-    private fun config(timing: String = TIMING) = FacePayConfig.simulator("wx-1").copy(timingJson = timing)
+    private fun config(timing: Timing = TIMING) = FacePayConfig.simulator("wx-1").copy(timing = timing)
 
-    private fun open(timing: String = TIMING): FacePay {
+    private fun open(timing: Timing = TIMING): FacePay {
         val app = RuntimeEnvironment.getApplication()
         return FacePay.init(app, config(timing), WxPayFaceDriver(app)).also { fp = it }
     }
@@ -79,7 +82,7 @@ class WxPayFaceDriverTest {
 
     private fun ready(f: FacePay) {
         f.initBlocking()
-        waitFor("ready with features") { f.refreshHealth().let { it.state == "Ready" && it.featuresReady } }
+        waitFor("ready with features") { f.refreshHealth().let { it.state == ServiceState.READY && it.featuresReady } }
     }
 
     /** Pays, retrying while the engine is still finding out about a restart. */
@@ -204,7 +207,7 @@ class WxPayFaceDriverTest {
         waitFor("the engine's check waits in the slot") { fake.pendingName() == "getSdkInfo" }
         fake.advance(8_000) // 10 s after the disconnect: FAIL 621, the call kept
         assertEquals(1, fake.timeoutFails.get())
-        waitFor("the engine saw the FAIL") { f.refreshHealth().state != "Ready" }
+        waitFor("the engine saw the FAIL") { f.refreshHealth().state != ServiceState.READY }
         fake.start() // the slot is replayed: its real answer follows the FAIL
         waitFor("the late answer") { fake.lateAnswers.get() == 1 }
         payEventually(f)
@@ -261,9 +264,23 @@ class WxPayFaceDriverTest {
          * enough that a loaded machine's first Robolectric call is never taken for one (the
          * library's own timeout is on the fake clock).
          */
-        const val TIMING = """{"call_timeout_ms":3000,"slow_call_timeout_ms":10000,"first_callback_timeout_ms":3000,"backoff_initial_ms":20,"backoff_max_ms":50,"feature_check_every_ms":100}"""
+        val TIMING = Timing(
+            callTimeout = Duration.ofMillis(3000),
+            slowCallTimeout = Duration.ofMillis(10000),
+            firstCallbackTimeout = Duration.ofMillis(3000),
+            backoffInitial = Duration.ofMillis(20),
+            backoffMax = Duration.ofMillis(50),
+            featureCheckEvery = Duration.ofMillis(100),
+        )
 
         /** Engine deadlines far beyond the library's 10 s (virtual) timeout, so its FAIL comes first. */
-        const val SLOW_ENGINE_TIMING = """{"call_timeout_ms":60000,"slow_call_timeout_ms":60000,"first_callback_timeout_ms":60000,"backoff_initial_ms":20,"backoff_max_ms":50,"feature_check_every_ms":200}"""
+        val SLOW_ENGINE_TIMING = Timing(
+            callTimeout = Duration.ofMillis(60000),
+            slowCallTimeout = Duration.ofMillis(60000),
+            firstCallbackTimeout = Duration.ofMillis(60000),
+            backoffInitial = Duration.ofMillis(20),
+            backoffMax = Duration.ofMillis(50),
+            featureCheckEvery = Duration.ofMillis(200),
+        )
     }
 }
