@@ -89,12 +89,21 @@ async fn start(cfg: &Path, port: u16) -> Server {
     panic!("backend serve did not come up");
 }
 
-/// One raw HTTP/1.1 exchange: `(status, headers, body)`.
+/// One raw HTTP/1.1 exchange: `(status, headers, body)`. The answer is read while the
+/// request is still being written: a server refuses an oversized body (413) as soon as it
+/// sees its length and closes, so the rest of the write may fail with a broken pipe or a
+/// reset — as it would for any client — and only the answer counts.
 async fn exchange(addr: SocketAddr, raw: &[u8]) -> (u16, String, Value) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(raw).await.expect("write");
+    let s = TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let raw = raw.to_vec();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&raw).await;
+        wr
+    });
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await.expect("answer in time").ok();
+    tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut buf)).await.expect("answer in time").ok();
+    drop(writer.await);
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
