@@ -113,10 +113,10 @@ async fn t3_6_every_call_after_a_refresh_carries_the_newest_authinfo() {
 
 #[tokio::test(start_paused = true)]
 async fn t3_1_a_cached_authinfo_skips_the_backend_in_the_sequence() {
-    let dir = std::env::temp_dir().join(format!("facepay-t3_6-{}", std::process::id()));
-    let _ = std::fs::remove_file(&dir);
+    // A temporary folder: the store's -wal and -shm files go with it.
+    let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = TerminalConfig::example("dev-3", "http://127.0.0.1:9");
-    cfg.store_path = Some(dir.display().to_string());
+    cfg.store_path = Some(dir.path().join("terminal.db").display().to_string());
     let (t, _, be) = engine_with(cfg.clone());
     t.init().await.expect("init");
     t.shutdown().await.expect("shutdown");
@@ -126,7 +126,6 @@ async fn t3_1_a_cached_authinfo_skips_the_backend_in_the_sequence() {
     assert_eq!(be.fetches.load(Ordering::SeqCst), 0, "T3.3: no network");
     assert_eq!(svc.ops()[..5], [Op::Init, Op::RawData, Op::Preload, Op::UpdateFeatures, Op::SdkInfo]);
     t.pay(pay(), &|_| None).await.expect("paid");
-    let _ = std::fs::remove_file(&dir);
 }
 
 #[tokio::test(start_paused = true)]
