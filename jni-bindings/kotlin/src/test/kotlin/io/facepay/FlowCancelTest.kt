@@ -71,11 +71,17 @@ class FlowCancelTest {
     @Test fun cancelling_a_step_by_step_wait_stops_its_flow() = runBlocking {
         val d = ScriptedDriver().apply { holdRecognition.set(true) }
         val f = open(d, "cancel-steps")
+        val ended = async(Dispatchers.Default, start = CoroutineStart.UNDISPATCHED) {
+            f.events.first { it is FacePayEvent.FlowEnded } as FacePayEvent.FlowEnded
+        }
         val flow = f.startFlow(100)
-        val waiting = launch(Dispatchers.Default) { f.waitRecognition(flow) }
         assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
+        // Undispatched: the wait is registered with the engine before `launch` returns, so the
+        // cancellation below cancels a wait in progress (startVerify is reached by startFlow,
+        // before a dispatched coroutine would even have begun its wait).
+        val waiting = launch(start = CoroutineStart.UNDISPATCHED) { f.waitRecognition(flow) }
         waiting.cancelAndJoin()
-        val ev = withTimeout(10_000) { f.events.first { it is FacePayEvent.FlowEnded } as FacePayEvent.FlowEnded }
+        val ev = withTimeout(10_000) { ended.await() }
         assertEquals(flow, ev.flowId)
         assertEquals(Outcome.Cancelled, ev.outcome)
         val e = runCatching { f.credential(flow) }.exceptionOrNull()
