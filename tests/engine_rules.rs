@@ -5,10 +5,9 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use common::scripted::{FakeBackend, Scripted};
-use facepay::clock::VirtualClock;
+use common::scripted::{engine_with, FakeBackend, Scripted};
 use facepay::error::{ErrorCode, Secret};
 use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
@@ -19,18 +18,6 @@ use facepay::Error;
 
 fn cfg() -> TerminalConfig {
     TerminalConfig::example("dev-1", "http://127.0.0.1:9")
-}
-
-fn engine_with(cfg: TerminalConfig) -> (Terminal, Arc<Scripted>, Arc<FakeBackend>) {
-    let svc = Scripted::new();
-    let be = Arc::new(FakeBackend::default());
-    let deps = Deps {
-        service: svc.clone(),
-        auth: be.clone(),
-        payments: be.clone(),
-        clock: Arc::new(VirtualClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_400_000))),
-    };
-    (Terminal::spawn(cfg, deps).expect("engine"), svc, be)
 }
 
 fn engine() -> (Terminal, Arc<Scripted>, Arc<FakeBackend>) {

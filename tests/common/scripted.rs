@@ -252,3 +252,22 @@ impl PaymentBackend for FakeBackend {
         Box::pin(async move { Ok(PaymentStatus { payment_id, state: PaymentState::Paid }) })
     }
 }
+
+/// An engine over a [`Scripted`] service and one [`FakeBackend`] (authinfo and payments),
+/// on a virtual clock at a fixed wall time.
+pub fn engine_with(
+    cfg: facepay::terminal::config::TerminalConfig,
+) -> (facepay::terminal::engine::Terminal, Arc<Scripted>, Arc<FakeBackend>) {
+    use facepay::terminal::engine::{Deps, Terminal};
+    let svc = Scripted::new();
+    let be = Arc::new(FakeBackend::default());
+    let deps = Deps {
+        service: svc.clone(),
+        auth: be.clone(),
+        payments: be.clone(),
+        clock: Arc::new(facepay::clock::VirtualClock::starting_at(
+            std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_400_000),
+        )),
+    };
+    (Terminal::spawn(cfg, deps).expect("engine"), svc, be)
+}
