@@ -171,13 +171,20 @@ fn backoff(n: u32, base: u64, cap: u64) -> u64 {
     crate::clock::backoff(Duration::from_secs(base), Duration::from_secs(cap), n.saturating_sub(1)).as_secs()
 }
 
+/// SUCCESS / REFUND: the payment is paid whatever else is known about its order (the B5
+/// table; B5.1 after an INVALID_REQUEST too). The engine records the final state with
+/// the answer that brings it.
+pub fn is_paid(last: &Outcome) -> bool {
+    matches!(last, Outcome::State(TradeState::Success | TradeState::Refund))
+}
+
 /// The B5 table. `last = None` means no attempt yet.
 pub fn next_action(last: Option<&Outcome>, f: &OrderFacts, now: u64) -> Action {
     let Some(last) = last else { return Action::Pay { new_order: true, at: now } };
     if f.after_invalid {
         // B5.1: the query decides: charged means paid, anything else is the INVALID_REQUEST.
         return match last {
-            Outcome::State(TradeState::Success | TradeState::Refund) => Action::Paid,
+            l if is_paid(l) => Action::Paid,
             Outcome::Unknown => Action::Query { at: now + unknown_wait(f.unknowns) },
             _ => Action::Failed(FailReason::Operator("INVALID_REQUEST".into())),
         };
@@ -253,6 +260,36 @@ mod tests {
     fn b5_success_and_refund_are_paid() {
         for s in [TradeState::Success, TradeState::Refund] {
             assert_eq!(next_action(Some(&Outcome::State(s)), &facts(), NOW), Action::Paid);
+        }
+    }
+
+    /// The engine makes a payment PAID in the transaction that records an answer for
+    /// which `is_paid` holds: it must hold exactly where the policy says Paid, whatever the
+    /// facts (B5.1's after-INVALID_REQUEST query included).
+    #[test]
+    fn b5_is_paid_is_exactly_where_the_policy_says_paid() {
+        let all = [
+            TradeState::Success,
+            TradeState::Refund,
+            TradeState::Notpay,
+            TradeState::Closed,
+            TradeState::Revoked,
+            TradeState::Userpaying,
+            TradeState::Payerror,
+            TradeState::Unrecognized,
+        ];
+        let mut paid = 0;
+        for s in all {
+            let oc = Outcome::State(s);
+            for after_invalid in [false, true] {
+                let f = OrderFacts { after_invalid, retried: after_invalid, ..facts() };
+                assert_eq!(next_action(Some(&oc), &f, NOW) == Action::Paid, is_paid(&oc), "{s:?} {after_invalid}");
+            }
+            paid += usize::from(is_paid(&oc));
+        }
+        assert_eq!(paid, 2);
+        for oc in [Outcome::Unknown, Outcome::SystemError, Outcome::InvalidRequest, Outcome::OrderNotExist] {
+            assert!(!is_paid(&oc));
         }
     }
 

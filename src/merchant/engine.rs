@@ -21,15 +21,17 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::client::{Answered, WechatPayClient};
-use super::deduction::{beijing_day, next_action, Action, OrderFacts, Outcome};
+use super::deduction::{beijing_day, is_paid, next_action, Action, OrderFacts, Outcome};
 use super::models::{Amount, Business, SceneInfo, TradeState, Transaction, TransactionRequest};
 use super::MerchantError;
 use crate::clock::{unix_s, Clock};
 use crate::error::Secret;
 use crate::store::{Store, StorePath};
 use crate::wire::{PaymentRequest, PaymentState, PaymentStatus};
+use rows::{erased_form, Inputs, Loaded};
 
 mod report;
+mod rows;
 mod schema;
 pub use report::PaymentDetails;
 
@@ -70,10 +72,6 @@ struct AttemptInfo {
 
 type Observer = Box<dyn Fn(&AttemptReport) + Send + Sync>;
 
-/// A payment as loaded for one step: state, current order, last outcome, and the facts
-/// (order count included).
-type Loaded = (PaymentState, Option<String>, Option<Outcome>, OrderFacts);
-
 pub struct Engine {
     store: Mutex<Store>,
     client: Arc<WechatPayClient>,
@@ -97,6 +95,10 @@ impl Engine {
         // Every statement of a deduction is prepared once and reused (`prepare_cached`):
         // parsing SQL anew was ~4 % of a deduction's client CPU (bench/peers/run.sh).
         store.conn().set_prepared_statement_cache_capacity(64);
+        // The query planner's stability guarantee: a plan never depends on the values bound.
+        // Without it the bundled SQLite (STAT4) prepares `… WHERE out_trade_no = ?1 ORDER
+        // BY id` anew on every run, ~10 µs each time (bench/peers/run.sh).
+        store.conn().set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         Ok(Arc::new(Engine {
             store: Mutex::new(store),
             client,
@@ -122,12 +124,13 @@ impl Engine {
         unix_s(self.clock.wall())
     }
 
-    /// Waits until the Unix second `at` on the engine's clock.
-    async fn sleep_until(&self, at: u64) {
+    /// Waits until the Unix second `at` on the engine's clock; whether it waited.
+    async fn sleep_until(&self, at: u64) -> bool {
         let d = at.saturating_sub(self.now());
         if d > 0 {
             self.clock.sleep(std::time::Duration::from_secs(d)).await;
         }
+        d > 0
     }
 
     /// Called after every attempt is answered (or found unanswerable).
@@ -151,11 +154,23 @@ impl Engine {
         let body = serde_json::to_string(req)?;
         let st = self.store.lock();
         let c = st.conn();
+        // A new key (the common case) is one statement; a key seen before inserts nothing
+        // and is read back below.
+        let id = format!("P{}", &super::sign::nonce()[..15]);
+        let inserted = c
+            .prepare_cached("INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at, device_ip) VALUES (?1, ?2, ?3, 'PROCESSING', ?4, ?5) ON CONFLICT(idempotency_key) DO NOTHING")?
+            .execute(params![id, req.idempotency_key, body, self.now() as i64, device_ip.map(|i| i.to_string())])?;
+        if inserted == 1 {
+            return Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true));
+        }
         let existing: Option<(String, String, String)> = c
             .prepare_cached("SELECT payment_id, request, state FROM mch_payments WHERE idempotency_key = ?1")?
             .query_row([&req.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        if let Some((id, stored, state)) = existing {
+        let Some((id, stored, state)) = existing else {
+            return Err(MerchantError::Unknown("payment neither recorded nor found by its key".into()));
+        };
+        {
             if stored != body && stored != erased_form(req)? {
                 return Err(MerchantError::Api {
                     status: 409,
@@ -165,12 +180,8 @@ impl Engine {
                     request_id: None,
                 });
             }
-            return Ok((PaymentStatus { payment_id: id, state: state.parse()? }, false));
+            Ok((PaymentStatus { payment_id: id, state: state.parse()? }, false))
         }
-        let id = format!("P{}", &super::sign::nonce()[..15]);
-        c.prepare_cached("INSERT INTO mch_payments (payment_id, idempotency_key, request, state, created_at, device_ip) VALUES (?1, ?2, ?3, 'PROCESSING', ?4, ?5)")?.execute(params![id, req.idempotency_key, body, self.now() as i64, device_ip.map(|i| i.to_string())],
-        )?;
-        Ok((PaymentStatus { payment_id: id, state: PaymentState::Processing }, true))
     }
 
     /// Whether a payment with this idempotency key is recorded.
@@ -240,16 +251,23 @@ impl Engine {
         Ok(open.len())
     }
 
-    /// Loads the last outcome and the facts of the current order.
+    /// Loads the payment's row and, while it is open, the last outcome and the facts of
+    /// its current order.
     fn load(&self, payment_id: &str) -> Result<Loaded, MerchantError> {
         let st = self.store.lock();
         let c = st.conn();
-        let (state, order_no, orders): (String, Option<String>, u32) = c
-            .prepare_cached("SELECT state, order_no, orders FROM mch_payments WHERE payment_id = ?1")?
-            .query_row([payment_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let (state, order_no, orders, inputs): (String, Option<String>, u32, Inputs) = c
+            .prepare_cached(
+                "SELECT state, order_no, orders, request, device_ip, first_order FROM mch_payments WHERE payment_id = ?1",
+            )?
+            .query_row([payment_id], |r| {
+                let inputs = Inputs { request: r.get(3)?, device_ip: r.get(4)?, first_order: r.get(5)? };
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, inputs))
+            })?;
+        let state: PaymentState = state.parse()?;
         let mut facts = OrderFacts { orders, ..Default::default() };
         let mut last = None;
-        if let Some(o) = &order_no {
+        if let Some(o) = order_no.as_ref().filter(|_| !state.is_final()) {
             facts.created_at = c
                 .prepare_cached("SELECT created_at FROM mch_orders WHERE out_trade_no = ?1")?
                 .query_row([o], |r| r.get::<_, i64>(0))? as u64;
@@ -284,7 +302,7 @@ impl Engine {
             }
             facts.after_invalid = !last_is_pay && last_pay == Some(Outcome::InvalidRequest);
         }
-        Ok((state.parse()?, order_no, last, facts))
+        Ok(Loaded { state, order_no, last, facts, inputs })
     }
 
     /// Drives one payment to its final state (B5). Safe to call again after a crash.
@@ -299,7 +317,7 @@ impl Engine {
 
     async fn drive_inner(&self, payment_id: &str) -> Result<PaymentState, MerchantError> {
         loop {
-            let (state, order_no, last, facts) = self.load(payment_id)?;
+            let Loaded { state, order_no, last, facts, inputs } = self.load(payment_id)?;
             if state.is_final() {
                 return Ok(state);
             }
@@ -308,8 +326,9 @@ impl Engine {
                 Action::Paid => return self.finish(payment_id, PaymentState::Paid, None),
                 Action::Failed(r) => return self.finish(payment_id, PaymentState::Failed, Some(r.as_code())),
                 Action::Pay { new_order, at } => {
-                    self.sleep_until(at).await;
-                    let req = self.payment_request(payment_id)?;
+                    // After a wait the row is read again (as it is then, not as it was).
+                    let inputs = if self.sleep_until(at).await { self.inputs(payment_id)? } else { inputs };
+                    let req = inputs.parsed()?;
                     // B7: refused before it is sent; a state not known is no reason.
                     let known =
                         super::contracts::state(self.store.lock().conn(), &req.0.organization_id, &req.0.out_user_id)?;
@@ -317,19 +336,19 @@ impl Engine {
                         let code = super::contracts::CODE_CONTRACT_TERMINATED.to_string();
                         return self.finish(payment_id, PaymentState::Failed, Some(code));
                     }
-                    let order = match (new_order, order_no) {
-                        (false, Some(o)) => o,
-                        _ => self.new_order(payment_id, facts.orders)?,
+                    let (order, opens) = match (new_order, order_no) {
+                        (false, Some(o)) => (o, None),
+                        _ => (new_order_no(payment_id, facts.orders, inputs.first_order), Some(facts.orders)),
                     };
-                    let attempt = self.begin(payment_id, &order, "pay")?;
+                    let attempt = self.begin(payment_id, &order, opens, "pay")?;
                     let (oc, info) = classify(self.client.transaction(&self.request(payment_id, &order, &req)).await);
-                    self.end(attempt, payment_id, &order, "pay", &oc, info)?;
+                    self.end(attempt, payment_id, &order, "pay", &oc, info, Some(&req.0))?;
                 }
                 Action::Query { at } => {
                     self.sleep_until(at).await;
                     self.alert_if_unresolved(payment_id)?;
                     let order = order_no.expect("an unknown outcome belongs to an order");
-                    let attempt = self.begin(payment_id, &order, "query")?;
+                    let attempt = self.begin(payment_id, &order, None, "query")?;
                     let p = &self.params;
                     let r = self.client.query(&order, &p.sp_mchid, &p.sub_mchid, p.business_product_id).await;
                     let (oc, info) = match r {
@@ -344,7 +363,7 @@ impl Engine {
                         Err(_) => (Outcome::Unknown, AttemptInfo::default()),
                         ok => classify(ok),
                     };
-                    self.end(attempt, payment_id, &order, "query", &oc, info)?;
+                    self.end(attempt, payment_id, &order, "query", &oc, info, None)?;
                 }
             }
         }
@@ -371,15 +390,7 @@ impl Engine {
         }
         // The credential is single-use: erased in the statement that makes the payment
         // final (as the terminal's outbox does), leaving only its hash for idempotency.
-        let st = self.store.lock();
-        let body: String = st
-            .conn()
-            .prepare_cached("SELECT request FROM mch_payments WHERE payment_id = ?1")?
-            .query_row([payment_id], |r| r.get(0))?;
-        let erased = erased_form(&serde_json::from_str(&body)?)?;
-        st.conn()
-            .prepare_cached("UPDATE mch_payments SET state = ?2, reason = ?3, request = ?4 WHERE payment_id = ?1")?
-            .execute(params![payment_id, s, reason, erased])?;
+        rows::finalize(self.store.lock().conn(), payment_id, s, reason.as_deref(), None)?;
         Ok(s)
     }
 
@@ -441,38 +452,16 @@ impl Engine {
         Ok(n > 0)
     }
 
-    fn new_order(&self, payment_id: &str, orders: u32) -> Result<String, MerchantError> {
-        let mut st = self.store.lock();
-        let first: Option<String> = st
-            .conn()
-            .prepare_cached("SELECT first_order FROM mch_payments WHERE payment_id = ?1")?
-            .query_row([payment_id], |r| r.get(0))?;
-        let order = match first {
-            Some(f) if orders == 0 => f,
-            _ => format!("{payment_id}_{}", orders + 1),
-        };
-        let tx = st.conn_mut().transaction()?;
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO mch_orders (out_trade_no, payment_id, created_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![order, payment_id, self.now() as i64])?;
-        tx.prepare_cached("UPDATE mch_payments SET order_no = ?2, orders = ?3 WHERE payment_id = ?1")?
-            .execute(params![payment_id, order, orders + 1])?;
-        tx.commit()?;
-        Ok(order)
+    /// Records an attempt before it is sent; `opens` (the payment's order count) when it
+    /// opens `order` as a new order number — both in one transaction.
+    fn begin(&self, payment_id: &str, order: &str, opens: Option<u32>, kind: &str) -> Result<i64, MerchantError> {
+        rows::open_attempt(self.store.lock().conn(), payment_id, order, opens, kind, self.now())
     }
 
-    /// Records an attempt before it is sent.
-    fn begin(&self, payment_id: &str, order: &str, kind: &str) -> Result<i64, MerchantError> {
-        let st = self.store.lock();
-        st.conn()
-            .prepare_cached(
-                "INSERT INTO mch_attempts (payment_id, out_trade_no, kind, sent_at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![payment_id, order, kind, self.now() as i64])?;
-        Ok(st.conn().last_insert_rowid())
-    }
-
+    /// Records an attempt's answer. An answer that pays (SUCCESS / REFUND: final whatever
+    /// else is known, see [`is_paid`]) makes the payment PAID in the same transaction,
+    /// with its B5.2 facts; `req` is the payment as stored, when the caller holds it.
+    #[allow(clippy::too_many_arguments)]
     fn end(
         &self,
         attempt: i64,
@@ -481,19 +470,21 @@ impl Engine {
         kind: &'static str,
         oc: &Outcome,
         info: AttemptInfo,
+        req: Option<&PaymentRequest>,
     ) -> Result<(), MerchantError> {
-        {
-            let mut st = self.store.lock();
-            let tx = st.conn_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.prepare_cached("UPDATE mch_attempts SET outcome = ?2, request_id = ?3, detail = ?4 WHERE id = ?1")?
+        rows::write_tx(self.store.lock().conn(), |c| {
+            c.prepare_cached("UPDATE mch_attempts SET outcome = ?2, request_id = ?3, detail = ?4 WHERE id = ?1")?
                 .execute(params![attempt, oc.as_code(), info.request_id, info.detail])?;
             if let Some(t) = &info.paid {
                 // B5.2: a K12 deduction may succeed as a debt.
-                tx.prepare_cached("UPDATE mch_payments SET debt_state = ?2, transaction_id = ?3, repayment_transaction_id = ?4 WHERE payment_id = ?1")?.execute(params![payment_id, t.debt_state, t.transaction_id, t.repayment_transaction_id],
+                c.prepare_cached("UPDATE mch_payments SET debt_state = ?2, transaction_id = ?3, repayment_transaction_id = ?4 WHERE payment_id = ?1")?.execute(params![payment_id, t.debt_state, t.transaction_id, t.repayment_transaction_id],
                 )?;
             }
-            tx.commit()?;
-        }
+            if is_paid(oc) {
+                rows::finalize(c, payment_id, PaymentState::Paid, None, req)?;
+            }
+            Ok(())
+        })?;
         if let Some(f) = self.observer.lock().as_ref() {
             f(&AttemptReport {
                 payment_id: payment_id.into(),
@@ -507,15 +498,17 @@ impl Engine {
         Ok(())
     }
 
-    /// The payment as the terminal sent it, and the device IP it came from.
-    fn payment_request(&self, payment_id: &str) -> Result<(PaymentRequest, Option<String>), MerchantError> {
-        let (body, ip): (String, Option<String>) = self
+    /// What the next attempt needs from the payment's row, read now.
+    fn inputs(&self, payment_id: &str) -> Result<Inputs, MerchantError> {
+        let inputs = self
             .store
             .lock()
             .conn()
-            .prepare_cached("SELECT request, device_ip FROM mch_payments WHERE payment_id = ?1")?
-            .query_row([payment_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok((serde_json::from_str(&body)?, ip))
+            .prepare_cached("SELECT request, device_ip, first_order FROM mch_payments WHERE payment_id = ?1")?
+            .query_row([payment_id], |r| {
+                Ok(Inputs { request: r.get(0)?, device_ip: r.get(1)?, first_order: r.get(2)? })
+            })?;
+        Ok(inputs)
     }
 
     fn request(&self, payment_id: &str, order: &str, req: &(PaymentRequest, Option<String>)) -> TransactionRequest {
@@ -556,18 +549,13 @@ fn classify(r: Result<Answered<Transaction>, MerchantError>) -> (Outcome, Attemp
     }
 }
 
-/// A request as stored once its payment is final: the credential replaced by its SHA-256
-/// (so a late resubmission of the same body still finds the same payment).
-fn erased_form(req: &PaymentRequest) -> Result<String, MerchantError> {
-    use sha2::Digest;
-    let t = req.face_token.expose();
-    let hashed = if t.starts_with("erased:sha256:") {
-        t.to_string()
-    } else {
-        format!("erased:sha256:{}", hex::encode(sha2::Sha256::digest(t.as_bytes())))
-    };
-    let r = PaymentRequest { face_token: Secret::new(hashed), ..req.clone() };
-    Ok(serde_json::to_string(&r)?)
+/// The payment's next order number: its chosen first order for the first one, else
+/// `{payment_id}_{n}`.
+fn new_order_no(payment_id: &str, orders: u32, first_order: Option<String>) -> String {
+    match first_order {
+        Some(f) if orders == 0 => f,
+        _ => format!("{payment_id}_{}", orders + 1),
+    }
 }
 
 /// Maps a deduction answer onto the B5 table.
