@@ -390,7 +390,7 @@ impl Engine {
         }
         // The credential is single-use: erased in the statement that makes the payment
         // final (as the terminal's outbox does), leaving only its hash for idempotency.
-        rows::finalize(self.store.lock().conn(), payment_id, s, reason.as_deref(), None)?;
+        rows::finalize(self.store.lock().conn(), payment_id, s, reason.as_deref(), None, None)?;
         Ok(s)
     }
 
@@ -475,13 +475,12 @@ impl Engine {
         rows::write_tx(self.store.lock().conn(), |c| {
             c.prepare_cached("UPDATE mch_attempts SET outcome = ?2, request_id = ?3, detail = ?4 WHERE id = ?1")?
                 .execute(params![attempt, oc.as_code(), info.request_id, info.detail])?;
-            if let Some(t) = &info.paid {
-                // B5.2: a K12 deduction may succeed as a debt.
+            if is_paid(oc) {
+                // B5.2 (a K12 deduction may succeed as a debt) in the statement that pays.
+                rows::finalize(c, payment_id, PaymentState::Paid, None, req, info.paid.as_ref())?;
+            } else if let Some(t) = &info.paid {
                 c.prepare_cached("UPDATE mch_payments SET debt_state = ?2, transaction_id = ?3, repayment_transaction_id = ?4 WHERE payment_id = ?1")?.execute(params![payment_id, t.debt_state, t.transaction_id, t.repayment_transaction_id],
                 )?;
-            }
-            if is_paid(oc) {
-                rows::finalize(c, payment_id, PaymentState::Paid, None, req)?;
             }
             Ok(())
         })?;

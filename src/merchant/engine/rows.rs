@@ -9,6 +9,7 @@
 use rusqlite::{params, Connection};
 
 use crate::merchant::deduction::{OrderFacts, Outcome};
+use crate::merchant::models::Transaction;
 use crate::merchant::MerchantError;
 use crate::wire::{PaymentRequest, PaymentState};
 
@@ -84,14 +85,16 @@ pub(super) fn open_attempt(
 }
 
 /// Makes the payment final (`s`, with `reason`) and erases its credential in the same
-/// statement (single use: only its hash stays, for idempotency). `req` is the payment
-/// as stored when the caller holds it already; otherwise it is read.
+/// statement (single use: only its hash stays, for idempotency); with `paid`, the paid
+/// order's B5.2 facts (`debt_state`, ids) go into the same statement. `req` is the
+/// payment as stored when the caller holds it already; otherwise it is read.
 pub(super) fn finalize(
     c: &Connection,
     payment_id: &str,
     s: PaymentState,
     reason: Option<&str>,
     req: Option<&PaymentRequest>,
+    paid: Option<&Transaction>,
 ) -> Result<(), MerchantError> {
     let erased = match req {
         Some(r) => erased_form(r)?,
@@ -102,8 +105,16 @@ pub(super) fn finalize(
             erased_form(&serde_json::from_str(&body)?)?
         }
     };
-    c.prepare_cached("UPDATE mch_payments SET state = ?2, reason = ?3, request = ?4 WHERE payment_id = ?1")?
-        .execute(params![payment_id, s, reason, erased])?;
+    match paid {
+        Some(t) => c
+            .prepare_cached(
+                "UPDATE mch_payments SET state = ?2, reason = ?3, request = ?4, debt_state = ?5, transaction_id = ?6, repayment_transaction_id = ?7 WHERE payment_id = ?1",
+            )?
+            .execute(params![payment_id, s, reason, erased, t.debt_state, t.transaction_id, t.repayment_transaction_id])?,
+        None => c
+            .prepare_cached("UPDATE mch_payments SET state = ?2, reason = ?3, request = ?4 WHERE payment_id = ?1")?
+            .execute(params![payment_id, s, reason, erased])?,
+    };
     Ok(())
 }
 
