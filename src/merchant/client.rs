@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use reqwest::{Method, Url};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -60,22 +59,6 @@ pub fn user_agent() -> String {
     format!("facepay/{} ({}; rust)", env!("CARGO_PKG_VERSION"), std::env::consts::OS)
 }
 
-/// `Wechatpay-Serial` (B0), sent on every request.
-const WECHATPAY_SERIAL: HeaderName = HeaderName::from_static("wechatpay-serial");
-
-/// `base` (a parsed base URL, maybe with a path prefix) with `path_query` appended: the
-/// URL `format!("{base}{path_query}")` parses to, without parsing the host again.
-fn with_path_query(base: &Url, path_query: &str) -> Url {
-    let (path, query) = match path_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_query, None),
-    };
-    let mut u = base.clone();
-    u.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
-    u.set_query(query);
-    u
-}
-
 /// The documented backup domain of API v3 (API-NOTES §2).
 pub const BACKUP_BASE_URL: &str = "https://api2.mch.weixin.qq.com";
 /// The primary domain.
@@ -87,15 +70,7 @@ pub struct WechatPayClient {
     timeout: Duration,
     base_url: String,
     backup_url: Option<String>,
-    /// `base_url` and `backup_url` parsed once (a request's URL is the base with its path
-    /// and query set: parsing the host anew for every request was ~2 % of a deduction's
-    /// client CPU, bench/peers/run.sh); `None` when one does not parse as a URL, and
-    /// then reqwest parses the joined text and reports the error as before.
-    base_parsed: Option<Url>,
-    backup_parsed: Option<Url>,
     user_agent: String,
-    /// `user_agent` as a header value (`None` when it is empty or not a valid value).
-    user_agent_value: Option<HeaderValue>,
     pub signer: Arc<MerchantSigner>,
     pub keys: Arc<PlatformKeys>,
     mode: PlatformMode,
@@ -143,17 +118,13 @@ impl WechatPayClient {
             .map_err(|e| MerchantError::Config(format!("http client: {e}")))?;
         let base_url = base_url.trim_end_matches('/').to_string();
         let backup_url = (base_url == PRIMARY_BASE_URL).then(|| BACKUP_BASE_URL.to_string());
-        let ua = user_agent();
         Ok(WechatPayClient {
             http,
             transport: None,
             timeout,
-            base_parsed: Url::parse(&base_url).ok(),
-            backup_parsed: backup_url.as_deref().and_then(|u| Url::parse(u).ok()),
             base_url,
             backup_url,
-            user_agent_value: HeaderValue::from_str(&ua).ok(),
-            user_agent: ua,
+            user_agent: user_agent(),
             signer: Arc::new(signer),
             keys: Arc::new(keys),
             mode,
@@ -172,14 +143,12 @@ impl WechatPayClient {
     /// official one, none otherwise.
     pub fn with_backup_url(mut self, url: Option<&str>) -> Self {
         self.backup_url = url.map(|u| u.trim_end_matches('/').to_string());
-        self.backup_parsed = self.backup_url.as_deref().and_then(|u| Url::parse(u).ok());
         self
     }
 
     /// Another `User-Agent` (the B0 tests send none through a transport of their own).
     pub fn with_user_agent(mut self, ua: &str) -> Self {
         self.user_agent = ua.into();
-        self.user_agent_value = (!ua.is_empty()).then(|| HeaderValue::from_str(ua).ok()).flatten();
         self
     }
 
@@ -270,43 +239,30 @@ impl WechatPayClient {
                 body,
             });
         }
-        // Header names and the fixed values are built once; a value that is not a valid
-        // header (it cannot be: base64, hex and ASCII) is handed to reqwest as text, which
-        // reports it as before.
-        let auth_value = HeaderValue::from_str(&auth).ok();
-        let serial_value = serial.as_deref().map(|s| (s, HeaderValue::from_str(s).ok()));
-        let send = |base: &str, parsed: Option<&Url>| {
-            let mut rb = match parsed {
-                Some(u) => self.http.request(method.clone(), with_path_query(u, path_query)),
-                None => self.http.request(method.clone(), format!("{base}{path_query}")),
-            };
-            rb = match &auth_value {
-                Some(v) => rb.header(AUTHORIZATION, v.clone()),
-                None => rb.header(AUTHORIZATION, auth.clone()),
-            };
-            rb = rb.header(ACCEPT, HeaderValue::from_static("application/json"));
-            match &self.user_agent_value {
-                Some(v) => rb = rb.header(USER_AGENT, v.clone()),
-                None if !self.user_agent.is_empty() => rb = rb.header(USER_AGENT, self.user_agent.clone()),
-                None => {}
+        let send = |base: &str| {
+            let mut rb = self
+                .http
+                .request(method.clone(), format!("{base}{path_query}"))
+                .header("Authorization", auth.clone())
+                .header("Accept", "application/json");
+            if !self.user_agent.is_empty() {
+                rb = rb.header("User-Agent", self.user_agent.clone());
             }
             if !body.is_empty() {
-                rb = rb.header(CONTENT_TYPE, HeaderValue::from_static("application/json")).body(body.clone());
+                rb = rb.header("Content-Type", "application/json").body(body.clone());
             }
-            match &serial_value {
-                Some((_, Some(v))) => rb = rb.header(WECHATPAY_SERIAL, v.clone()),
-                Some((s, None)) => rb = rb.header(WECHATPAY_SERIAL, s.to_string()),
-                None => {}
+            if let Some(s) = &serial {
+                rb = rb.header("Wechatpay-Serial", s.clone());
             }
             rb.send()
         };
-        let resp = match send(&self.base_url, self.base_parsed.as_ref()).await {
+        let resp = match send(&self.base_url).await {
             // The connection could not be opened: the request never left, so the backup
             // domain cannot charge twice.
             Err(e) if e.is_connect() && self.backup_url.is_some() => {
                 let backup = self.backup_url.as_deref().expect("checked");
                 tracing::warn!("primary WeChat Pay domain unreachable; trying the backup domain");
-                send(backup, self.backup_parsed.as_ref()).await
+                send(backup).await
             }
             r => r,
         }
@@ -481,29 +437,5 @@ fn api_error(status: u16, body: &[u8], request_id: Option<String>) -> MerchantEr
             request_id,
         },
         Err(_) => MerchantError::Unknown(format!("HTTP {status} without an error body")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A request's URL built from the parsed base is the URL the joined text parses to.
-    #[test]
-    fn b0_url_from_parsed_base_equals_parsing_the_joined_text() {
-        let bases = ["http://127.0.0.1:18790", PRIMARY_BASE_URL, BACKUP_BASE_URL, "http://h.example:8/prefix"];
-        let paths = [
-            "/v3/offlineface/transactions",
-            "/v3/offlineface/transactions/out-trade-no/P1_1?sp_mchid=1900&sub_mchid=1901&business_product_id=2",
-            "/v3/offlinefacemch/organizations/o-1/users/out-user-id/u%201",
-            "/v3/certificates",
-        ];
-        for b in bases {
-            let parsed = Url::parse(b).expect("base parses");
-            for p in paths {
-                let want = Url::parse(&format!("{b}{p}")).expect("joined text parses");
-                assert_eq!(with_path_query(&parsed, p), want, "{b} + {p}");
-            }
-        }
     }
 }
