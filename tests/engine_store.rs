@@ -9,23 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::scripted::engine_with;
+use common::scripted::{engine_with, ready};
 use facepay::error::ErrorCode;
 use facepay::store::{Store, StorePath};
 use facepay::terminal::config::TerminalConfig;
-use facepay::terminal::engine::{PayRequest, Terminal};
+use facepay::terminal::engine::PayRequest;
 use facepay::terminal::health::EngineEvent;
-
-async fn ready(t: &Terminal) {
-    t.init().await.expect("init");
-    for _ in 0..500 {
-        if t.health().authinfo_valid_for.is_some() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("authinfo never arrived");
-}
 
 #[tokio::test]
 async fn t7_8_a_slow_commit_never_stalls_the_actor_and_the_credential_waits_for_it() {
