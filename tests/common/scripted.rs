@@ -242,7 +242,7 @@ impl AuthInfoSource for FakeBackend {
 }
 
 impl PaymentBackend for FakeBackend {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
         Box::pin(async move {
             self.submissions.lock().push(req.idempotency_key.clone());
             Ok(PaymentStatus { payment_id: format!("p-{}", req.idempotency_key), state: PaymentState::Paid })
@@ -270,4 +270,17 @@ pub fn engine_with(
         )),
     };
     (Terminal::spawn(cfg, deps).expect("engine"), svc, be)
+}
+
+/// Initialises `t` and waits until it holds an authinfo (fetched in the background after
+/// init, T3.1); fails after 500 waits of 10 ms (virtual or real time) instead of hanging.
+pub async fn ready(t: &facepay::terminal::engine::Terminal) {
+    t.init().await.expect("init");
+    for _ in 0..500 {
+        if t.health().authinfo_valid_for.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("authinfo never arrived");
 }
