@@ -1,7 +1,8 @@
 //! `Native.Engine_*Async`: every engine operation without a blocked thread. Arguments are
 //! checked on the calling thread (a bad one throws at once, like the blocking natives); the
-//! engine's future then runs on the engine's callback thread ([`crate::callbacks`]) and
-//! completes the Kotlin `NativeCompletion` with the result's JSON or the error's code. A pay
+//! engine's future then runs on the thread that answers each step ([`crate::inline`]: the
+//! engine's own, attached as a daemon) and completes the Kotlin `NativeCompletion` with the
+//! result's JSON or the error's code. A pay
 //! flow tells Kotlin its flow id as soon as it has one (`flowStarted`), so cancelling the
 //! coroutine stops the flow (SPEC T7.7) and the flow's outcome is `Cancelled`; a completion
 //! never answered (the engine closed first) completes with `CLOSED` when it is dropped.
@@ -57,7 +58,8 @@ fn unit<E>(r: Result<(), E>) -> Result<String, E> {
     r.map(|()| "null".to_string())
 }
 
-/// Spawns `make(engine)` on the engine's callback thread, completing `completion`.
+/// Runs `make(engine)` on the thread that answers each of its steps ([`crate::inline`]): first
+/// this one, then the engine's, which completes `completion` itself (one wake-up: the app's).
 fn spawn<'l, F, Fut>(env: &mut Env<'l>, h: jlong, completion: &JObject<'l>, make: F) -> FfiResult<()>
 where
     F: FnOnce(Arc<Engine>, Arc<Completion>) -> Fut,
@@ -65,9 +67,15 @@ where
 {
     let e = engine(h)?;
     let c = Arc::new(Completion::new(env, completion)?);
-    let fut = make(e.clone(), c.clone());
-    e.callbacks.spawn(async move {
-        let r = fut.await;
+    let mut fut = Box::pin(make(e, c.clone()));
+    crate::inline::spawn(async move {
+        // A panic in a step completes the call with INTERNAL (900) instead of CLOSED.
+        let r = std::future::poll_fn(|cx| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))).unwrap_or_else(|_| {
+                std::task::Poll::Ready(Err(facepay::Error::Internal("a panic in facepay native code".into())))
+            })
+        })
+        .await;
         c.finish(r);
     });
     Ok(())
@@ -223,9 +231,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1cancelFlow<'l>(
 ) {
     run_ffi_safe(env, |_env| {
         let f = flow(flow_id)?;
-        let e = engine(h)?;
-        let t = e.term.clone();
-        e.callbacks.spawn(async move {
+        let t = engine(h)?.term.clone();
+        crate::inline::spawn(async move {
             let _ = t.stop(f).await;
         });
         Ok(())
