@@ -68,4 +68,3 @@ pub fn ensure() {
     }
     OURS.with(|o| *o.borrow_mut() = Some(Daemon { vm }));
 }
-

@@ -68,11 +68,13 @@ impl Task {
                 None => Ok(Poll::Ready(())),
             };
             match polled {
-                Ok(Poll::Pending) => match self.state.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return,
-                    // NOTIFIED: woken while polling (the answer came in meanwhile): poll again.
-                    Err(_) => self.state.store(RUNNING, Ordering::Release),
-                },
+                Ok(Poll::Pending) => {
+                    match self.state.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => return,
+                        // NOTIFIED: woken while polling (the answer came in meanwhile): poll again.
+                        Err(_) => self.state.store(RUNNING, Ordering::Release),
+                    }
+                }
                 Ok(Poll::Ready(())) | Err(_) => {
                     if polled.is_err() {
                         tracing::error!("a panic while polling an asynchronous native (a bug in facepay)");

@@ -21,6 +21,7 @@ pub mod ffi;
 pub mod handles;
 pub mod inline;
 pub mod logging;
+pub mod ops;
 pub mod schema;
 pub mod sim_natives;
 
