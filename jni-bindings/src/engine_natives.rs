@@ -1,5 +1,5 @@
 //! `Native.Engine_*`: the terminal engine (one per app, T2) behind an `Arc` handle, with its
-//! callback thread ([`crate::callbacks`]: completions, events, health pushes). These natives
+//! callback thread ([`crate::callbacks`]: events, health pushes). These natives
 //! block the calling Java thread on the engine's answer (the `…Blocking` API, benchmarks);
 //! the `suspend` and `CompletableFuture` API uses [`crate::async_natives`]; both run the same
 //! operations, parsed once ([`crate::ops`]). Results cross as
@@ -253,7 +253,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1close<'l>(env: EnvUnowned<
     run_ffi_safe(env, |_env| {
         let e = engine(h)?;
         let r = block_on(e.term.shutdown());
-        // Every pending call has its answer now; the callback thread delivers them and ends.
+        // Every pending call has its answer now (the engine's thread delivered the async ones
+        // before it ended); the callback thread pushes the last events and ends.
         e.callbacks.stop();
         drop(e);
         // SAFETY: called once per handle, after every live call returned (Kotlin's lock).
