@@ -26,6 +26,7 @@ pub enum StorePath {
 
 pub struct Store {
     conn: Connection,
+    memory: bool,
 }
 
 /// How long a statement waits for another connection's lock (every process on a store:
@@ -68,7 +69,7 @@ impl Store {
                  value TEXT NOT NULL
              );";
         retry_busy(|| conn.execute_batch(setup))?;
-        Ok(Store { conn })
+        Ok(Store { conn, memory: *path == StorePath::Memory })
     }
 
     fn open_file(p: &Path) -> Result<Connection> {
@@ -90,6 +91,11 @@ impl Store {
     pub fn ensure_schema(&self, sql: &str) -> Result<()> {
         retry_busy(|| self.conn.execute_batch(sql))?;
         Ok(())
+    }
+
+    /// A memory store: no I/O, nothing survives the process.
+    pub fn is_memory(&self) -> bool {
+        self.memory
     }
 
     pub fn conn(&self) -> &Connection {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::scripted::{engine_with, FakeBackend, Scripted};
+use common::scripted::{engine_with, ready, FakeBackend, Scripted};
 use facepay::error::{ErrorCode, Secret};
 use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
@@ -26,17 +26,6 @@ fn engine() -> (Terminal, Arc<Scripted>, Arc<FakeBackend>) {
 
 fn pay() -> PayRequest {
     PayRequest { amount_fen: 1200, out_trade_no: None }
-}
-
-async fn ready(t: &Terminal) {
-    t.init().await.expect("init");
-    for _ in 0..100 {
-        if t.health().authinfo_valid_for.is_some() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("authinfo never arrived");
 }
 
 #[tokio::test(start_paused = true)]

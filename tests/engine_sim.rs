@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::scripted::FakeBackend;
+use common::scripted::{ready, FakeBackend};
 use facepay::sim::face_service::{Presence, SimConfig, SimFaceService};
 use facepay::terminal::config::TerminalConfig;
 use facepay::terminal::engine::{Deps, PayRequest, Terminal};
@@ -25,13 +25,6 @@ fn setup(seed: u64) -> (Terminal, Arc<SimFaceService>) {
     let backend = Arc::new(FakeBackend::default());
     let deps = Deps { service: sim.clone(), auth: backend.clone(), payments: backend, clock: sim.clock() };
     (Terminal::spawn(TerminalConfig::example("sim-1", "http://backend.invalid"), deps).expect("engine"), sim)
-}
-
-async fn ready(t: &Terminal) {
-    t.init().await.expect("init");
-    while t.health().authinfo_valid_for.is_none() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn pay() -> PayRequest {

@@ -7,7 +7,9 @@
 //! at-least-once delivery is exactly-once payment), polls a `Processing` payment until it
 //! is `Paid` or `Failed`, commits and reports every state change, and erases the
 //! single-use credential once the entry is final. A restarted process resumes every
-//! non-final entry. No credential, phone or name ever reaches a log line or an error.
+//! non-final entry. On a file store every statement runs off the caller's thread, in
+//! order (`store_jobs`), so an fsync never stalls the engine's actor or the app. No
+//! credential, phone or name ever reaches a log line or an error.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +28,11 @@ use crate::store::{Store, StorePath};
 use crate::terminal::backend::{PaymentBackend, PaymentRequest, PaymentState};
 use crate::terminal::config::Timing;
 
+mod store_jobs;
 mod worker;
+
+pub(crate) use store_jobs::Pending;
+use store_jobs::StoreJobs;
 
 const SCHEMA: &str = "
 PRAGMA synchronous = FULL;
@@ -178,6 +184,13 @@ impl Outbox {
     /// tokio's blocking pool, never on its own thread or the app's).
     pub fn open_store(store: &StorePath) -> Result<Store> {
         let db = Store::open(store)?;
+        if db.is_memory() {
+            // A memory store (tests, benchmarks) survives no crash, so its rollback journal
+            // protects nothing: it only copied every page a statement touched (about a
+            // sixth of a flow's instructions). The outbox runs single-row autocommit
+            // statements and never rolls back, and a file store keeps its WAL journal.
+            db.ensure_schema("PRAGMA journal_mode = OFF;")?;
+        }
         db.ensure_schema(SCHEMA)?;
         Ok(db)
     }
@@ -194,8 +207,10 @@ impl Outbox {
         if timing.backoff_initial.is_zero() || timing.backoff_max < timing.backoff_initial {
             return Err(Error::invalid_config("timing.outbox_backoff", "need 0 < initial <= max"));
         }
+        let store = if db.is_memory() { StoreJobs::inline() } else { StoreJobs::start()? };
         let inner = Arc::new(Inner {
             db: Mutex::new(db),
+            store,
             backend,
             timing: OutboxTiming { max_in_flight: timing.max_in_flight.max(1), ..timing },
             clock,
@@ -224,70 +239,23 @@ impl std::fmt::Debug for OutboxHandle {
 }
 
 impl OutboxHandle {
-    /// Commits the payment durably, then wakes the worker. Enqueueing a key that is
-    /// already there is a no-op (never two payments); reusing a key for a payment with
-    /// different user, amount, organisation or device is refused.
+    /// Commits the payment durably, then wakes the worker, blocking the calling thread
+    /// until it is committed (never call it on a runtime's thread: see [`Self::submit`]).
+    /// Enqueueing a key that is already there is a no-op (never two payments); reusing a
+    /// key for a payment with different user, amount, organisation or device is refused.
     pub fn enqueue(&self, req: PaymentRequest) -> Result<()> {
+        self.submit(req)?.wait()
+    }
+
+    /// [`Self::enqueue`] without blocking: the request is checked at once, and committed on
+    /// the outbox's store jobs (`store_jobs`); the answer says when it is durable (T7.8: the app hears
+    /// of the payment only then).
+    pub(crate) fn submit(&self, req: PaymentRequest) -> Result<Pending<()>> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         check_request(&req)?;
-        let now = self.inner.now_ms();
-        {
-            // The hand-over lock is held across the insert, so that the worker's scan of
-            // the store and this entry's hand-over never miss each other (`take_work`).
-            let mut queue = self.inner.queue.lock();
-            let hand_over = !queue.rescan;
-            // One autocommit statement is atomic, and the connection lock serialises this
-            // insert with the conflict check below: no explicit transaction is needed.
-            let db = self.inner.db.lock();
-            let tx = db.conn();
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (idempotency_key, face_token, user_id, out_user_id, amount_fen,
-                     organization_id, device_id, state, attempts, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?9, ?9)
-                 ON CONFLICT(idempotency_key) DO NOTHING",
-                )?
-                .execute(params![
-                    req.idempotency_key,
-                    req.face_token.expose(),
-                    req.user_id,
-                    req.out_user_id,
-                    req.amount_fen as i64,
-                    req.organization_id,
-                    req.device_id,
-                    // An entry handed over in memory is submitted next: its first
-                    // submission is counted here, before it is sent.
-                    hand_over as i64,
-                    now
-                ])?;
-            if inserted == 0 {
-                let same: bool = tx.query_row(
-                    "SELECT user_id = ?2 AND out_user_id = ?3 AND amount_fen = ?4 AND organization_id = ?5
-                         AND device_id = ?6
-                     FROM outbox WHERE idempotency_key = ?1",
-                    params![
-                        req.idempotency_key,
-                        req.user_id,
-                        req.out_user_id,
-                        req.amount_fen as i64,
-                        req.organization_id,
-                        req.device_id
-                    ],
-                    |r| r.get(0),
-                )?;
-                if !same {
-                    return Err(Error::invalid_arg("idempotency_key", "already used for a different payment"));
-                }
-                return Ok(());
-            }
-            if hand_over {
-                queue.fresh.push_back((tx.last_insert_rowid(), req));
-            }
-        }
-        self.inner.wake.notify_one();
-        Ok(())
+        Ok(self.inner.on_store(move |i| i.insert(req)))
     }
 
     /// What the outbox knows of the payment with this idempotency key.
@@ -345,6 +313,8 @@ impl OutboxHandle {
             // A panic in the worker is a bug; it has already been reported by tokio.
             let _ = w.await;
         }
+        // Every job submitted so far (a commit, a delivery's last state) has run.
+        let _ = self.inner.on_store(|_| Ok(())).await;
     }
 }
 
@@ -363,6 +333,8 @@ fn check_request(req: &PaymentRequest) -> Result<()> {
 
 struct Inner {
     db: Mutex<Store>,
+    /// Where every statement of the delivery and every commit runs.
+    store: StoreJobs,
     backend: Arc<dyn PaymentBackend>,
     timing: OutboxTiming,
     /// Timestamps of the rows (wall time) and the worker's waits.
@@ -406,6 +378,75 @@ struct Entry {
 }
 
 impl Inner {
+    /// The commit behind [`OutboxHandle::submit`] (a store job).
+    fn insert(&self, req: PaymentRequest) -> Result<()> {
+        let now = self.now_ms();
+        {
+            // The hand-over lock is held across the insert, so that the worker's scan of
+            // the store and this entry's hand-over never miss each other (`Inner::scan`).
+            let mut queue = self.queue.lock();
+            let hand_over = !queue.rescan;
+            // One autocommit statement is atomic, and the connection lock serialises this
+            // insert with the conflict check below: no explicit transaction is needed.
+            let db = self.db.lock();
+            let tx = db.conn();
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (idempotency_key, face_token, user_id, out_user_id, amount_fen,
+                     organization_id, device_id, state, attempts, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?9, ?9)
+                 ON CONFLICT(idempotency_key) DO NOTHING",
+                )?
+                .execute(params![
+                    req.idempotency_key,
+                    req.face_token.expose(),
+                    req.user_id,
+                    req.out_user_id,
+                    req.amount_fen as i64,
+                    req.organization_id,
+                    req.device_id,
+                    // An entry handed over in memory is submitted next: its first
+                    // submission is counted here, before it is sent.
+                    hand_over as i64,
+                    now
+                ])?;
+            if inserted == 0 {
+                let same: bool = tx.query_row(
+                    "SELECT user_id = ?2 AND out_user_id = ?3 AND amount_fen = ?4 AND organization_id = ?5
+                         AND device_id = ?6
+                     FROM outbox WHERE idempotency_key = ?1",
+                    params![
+                        req.idempotency_key,
+                        req.user_id,
+                        req.out_user_id,
+                        req.amount_fen as i64,
+                        req.organization_id,
+                        req.device_id
+                    ],
+                    |r| r.get(0),
+                )?;
+                if !same {
+                    return Err(Error::invalid_arg("idempotency_key", "already used for a different payment"));
+                }
+                return Ok(());
+            }
+            if hand_over {
+                queue.fresh.push_back((tx.last_insert_rowid(), req));
+            }
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs `f` as a store job (every statement of the outbox runs as one).
+    fn on_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Pending<T> {
+        let me = self.clone();
+        self.store.run(move || f(&me))
+    }
+
     fn now_ms(&self) -> i64 {
         crate::clock::unix_ms(self.clock.wall())
     }
@@ -415,19 +456,31 @@ impl Inner {
         let _ = self.events.send(ev);
     }
 
-    /// At most `limit` entries to deliver, none of them in `in_flight`: handed-over ones,
-    /// or the oldest open ones in the store while a scan is due. A scan that finds fewer
-    /// than `limit` has found every open entry, and hand-over resumes. The hand-over lock
-    /// is held throughout, so no `enqueue` falls between the scan and the switch.
-    fn take_work(&self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Work>> {
+    /// Entries handed over in memory, at most `limit`; `None` while a scan of the store
+    /// is due (then [`Self::scan`], as a store job).
+    fn take_fresh(&self, limit: usize) -> Option<Vec<Work>> {
         let mut queue = self.queue.lock();
         if queue.rescan {
-            let seqs = self.next_open(in_flight, limit)?;
-            queue.rescan = seqs.len() >= limit;
-            return Ok(seqs.into_iter().map(Work::Stored).collect());
+            return None;
         }
         let n = limit.min(queue.fresh.len());
-        Ok(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect())
+        Some(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect())
+    }
+
+    /// The oldest open entries in the store, at most `limit`, none of them in `in_flight`.
+    /// A scan that finds fewer than `limit` has found every open entry, and hand-over
+    /// resumes. The hand-over lock is held throughout, so no `insert` falls between the
+    /// scan and the switch.
+    fn scan(&self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Work>> {
+        let mut queue = self.queue.lock();
+        if !queue.rescan {
+            // Switched back meanwhile: hand-over is the truth again.
+            let n = limit.min(queue.fresh.len());
+            return Ok(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect());
+        }
+        let seqs = self.next_open(in_flight, limit)?;
+        queue.rescan = seqs.len() >= limit;
+        Ok(seqs.into_iter().map(Work::Stored).collect())
     }
 
     /// Store trouble left an entry open: scan the store again. Every handed-over entry

@@ -271,3 +271,16 @@ pub fn engine_with(
     };
     (Terminal::spawn(cfg, deps).expect("engine"), svc, be)
 }
+
+/// Initialises `t` and waits until it holds an authinfo (fetched in the background after
+/// init, T3.1); fails after 500 waits of 10 ms (virtual or real time) instead of hanging.
+pub async fn ready(t: &facepay::terminal::engine::Terminal) {
+    t.init().await.expect("init");
+    for _ in 0..500 {
+        if t.health().authinfo_valid_for.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("authinfo never arrived");
+}

@@ -6,8 +6,10 @@
 //! FAIL `271378621` and keeps it, so its real answer follows after the reconnect (a
 //! "late answer"); on reconnect the library initialises the new service itself, with its
 //! own no-op callback (no app init callback fires again), re-preloads silently if an
-//! authed call was ever made, and replays the slot. An init while disconnected is kept as
-//! the library's `mInitCallback` (a newer init drops the older one) and answered at connect.
+//! authed call was ever made, and replays the slot — a call that already answered FAIL is
+//! replayed right there, inside the connect, before any later call of the app can run (as
+//! the library's `handleServiceConnected` does). An init while disconnected is kept as the
+//! library's `mInitCallback` (a newer init drops the older one) and answered at connect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +30,15 @@ pub(super) enum Wake {
     Go,
 }
 
+/// The real answer of a call that already answered FAIL, run at the reconnect.
+pub(super) type Late = Box<dyn FnOnce(&Arc<Inner>, &mut State) + Send>;
+
 struct Slot {
+    id: u64,
     op: Op,
     failed: bool,
     tx: mpsc::UnboundedSender<Wake>,
+    late: Option<Late>,
 }
 
 /// The library's side of the connection.
@@ -43,6 +50,8 @@ pub(super) struct LinkState {
     /// message, and nothing ever sends it again.
     connects: u64,
     init_waiter: Option<oneshot::Sender<()>>,
+    /// Numbers the calls that wait in the slot.
+    slot_seq: u64,
     /// A call with `authinfo` was made (`lastRequestInfo`): the library re-preloads by
     /// itself after a reconnect.
     pub(super) authed_seen: bool,
@@ -56,6 +65,7 @@ impl Default for LinkState {
             timeout_armed: false,
             connects: 0,
             init_waiter: None,
+            slot_seq: 0,
             authed_seen: false,
         }
     }
@@ -71,8 +81,8 @@ impl LinkState {
 pub(super) enum Entered {
     /// Connected: dispatched now.
     Go,
-    /// Not connected: waiting in the pending slot.
-    Slot(mpsc::UnboundedReceiver<Wake>),
+    /// Not connected: waiting in the pending slot (under this number).
+    Slot(mpsc::UnboundedReceiver<Wake>, u64),
 }
 
 /// A call arrives at the library.
@@ -81,12 +91,31 @@ pub(super) fn enter(s: &mut State, op: Op) -> Entered {
         return Entered::Go;
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    if let Some(old) = s.link.slot.replace(Slot { op, failed: false, tx }) {
+    s.link.slot_seq += 1;
+    let id = s.link.slot_seq;
+    if let Some(old) = s.link.slot.replace(Slot { id, op, failed: false, tx, late: None }) {
         // The overwritten call's callback never answers (its sender is dropped here).
         tracing::debug!(old = ?old.op, new = ?op, "sim library: pending call overwritten");
         s.stats.pending_overwrites += 1;
     }
-    Entered::Slot(rx)
+    Entered::Slot(rx, id)
+}
+
+/// The call `id` answered FAIL and stays in the slot: its real answer `late` runs at the
+/// reconnect. If the reconnect came first (its `Go` is in `rx`), it runs now; if a later
+/// call overwrote it, it never runs.
+pub(super) fn keep_late(
+    inner: &Arc<Inner>,
+    s: &mut State,
+    id: u64,
+    late: Late,
+    rx: &mut mpsc::UnboundedReceiver<Wake>,
+) {
+    if let Some(slot) = s.link.slot.as_mut().filter(|x| x.id == id) {
+        slot.late = Some(late);
+    } else if let Ok(Wake::Go) = rx.try_recv() {
+        late(inner, s);
+    }
 }
 
 /// An init arrives while not connected: kept as `mInitCallback`, answered at connect.
@@ -162,6 +191,12 @@ fn reconnect(inner: &Arc<Inner>, s: &mut State) {
         let _ = w.send(());
     }
     if let Some(slot) = s.link.slot.take() {
-        let _ = slot.tx.send(Wake::Go);
+        match slot.late {
+            // Replayed inside the connect: before any call the app makes after it.
+            Some(late) => late(inner, s),
+            None => {
+                let _ = slot.tx.send(Wake::Go);
+            }
+        }
     }
 }

@@ -77,22 +77,20 @@ impl SimFaceService {
                 link::enter(&mut s, op)
             };
             let mut replayed = false;
-            if let Entered::Slot(mut rx) = entered {
+            if let Entered::Slot(mut rx, id) = entered {
                 match rx.recv().await {
                     Some(Wake::Go) => replayed = true,
                     Some(Wake::Fail(code)) => {
                         // T9: FAIL now, and the call stays: its real answer follows.
-                        let late = inner.clone();
-                        tokio::spawn(async move {
-                            if let Some(Wake::Go) = rx.recv().await {
-                                let mut s = late.state.lock();
-                                s.replaying = true;
-                                let _ = answer(&late, &mut s, authed.as_ref(), body);
-                                s.replaying = false;
-                                s.stats.late_answers_after_fail += 1;
-                                s.emit(ServiceEvent::LateAnswer { op });
-                            }
+                        let late: link::Late = Box::new(move |inner, s| {
+                            s.replaying = true;
+                            let _ = answer(inner, s, authed.as_ref(), body);
+                            s.replaying = false;
+                            s.stats.late_answers_after_fail += 1;
+                            s.emit(ServiceEvent::LateAnswer { op });
                         });
+                        let mut s = inner.state.lock();
+                        link::keep_late(&inner, &mut s, id, late, &mut rx);
                         return Err(fail(ReturnCode::Fail, code));
                     }
                     // Overwritten by a later call: never answers.

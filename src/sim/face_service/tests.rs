@@ -636,6 +636,27 @@ async fn t9_library_timeout_answers_fail_and_keeps_the_call_whose_real_answer_fo
 }
 
 #[tokio::test(start_paused = true)]
+async fn t9_a_failed_call_is_replayed_inside_the_reconnect_before_any_later_call() {
+    // The library replays its slot in `handleServiceConnected`: by the time the app can
+    // make its next call, the late answer of the FAILed one has run.
+    let (sim, mut rx) = start(quiet(26));
+    ready(&sim, &mut rx).await;
+    sim.ota_restart(Duration::from_secs(25));
+    assert_eq!(sim.update_features(authed()).await, Err(err(ReturnCode::Fail, ERR_INITIALISING)));
+    // An init made meanwhile is the library's `mInitCallback`, answered first thing in
+    // the connect: when it resumes, the slot's late answer has already run.
+    let seen = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            sim.init(init_params()).await.expect("answered at the connect");
+            sim.stats().late_answers_after_fail
+        })
+    };
+    assert_eq!(seen.await.expect("task"), 1, "replayed inside the connect");
+    assert_eq!(drain(&mut rx), vec![ServiceEvent::LateAnswer { op: Op::UpdateFeatures }]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn t9_a_reconnect_cancels_the_library_timeout_for_good() {
     // VENDOR-API §3.2/§3.4: `onServiceConnected` removes the timeout's message and the
     // handler is never armed again, so a later outage that spans the 10 s mark of the

@@ -58,7 +58,14 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
         }
         let free = inner.timing.max_in_flight.saturating_sub(in_flight.len());
         if free > 0 {
-            match inner.take_work(&in_flight, free) {
+            let work = match inner.take_fresh(free) {
+                Some(work) => Ok(work),
+                None => {
+                    let skip = in_flight.clone();
+                    inner.on_store(move |i| i.scan(&skip, free)).await
+                }
+            };
+            match work {
                 Ok(work) => {
                     for w in work {
                         let seq = w.seq();
@@ -113,9 +120,9 @@ pub(super) async fn run_worker(inner: Arc<Inner>) {
 
 /// Drives one entry to a final state: submit until the backend answers (or rejects),
 /// then poll while it is `Processing`. Every step is committed before the next.
-async fn deliver(inner: &Inner, work: Work) -> Result<()> {
+async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
     let (seq, entry, mut first_counted) = match work {
-        Work::Stored(seq) => match inner.load(seq)? {
+        Work::Stored(seq) => match inner.on_store(move |i| i.load(seq)).await? {
             Some(entry) => (seq, entry, false),
             None => return Ok(()),
         },
@@ -134,20 +141,26 @@ async fn deliver(inner: &Inner, work: Work) -> Result<()> {
         let polling = payment_id.is_some();
         let (attempt, answer) = match &payment_id {
             None => {
-                let attempt = if std::mem::take(&mut first_counted) { 1 } else { inner.record_attempt(seq, false)? };
+                let attempt = if std::mem::take(&mut first_counted) {
+                    1
+                } else {
+                    inner.on_store(move |i| i.record_attempt(seq, false)).await?
+                };
                 (attempt, inner.backend.submit(entry.req.clone()).await)
             }
             Some(id) => {
                 polls += 1;
                 let wait = next_poll.take().unwrap_or_else(|| backoff_delay(&inner.timing, polls, &mut rng));
                 inner.clock.sleep(wait).await;
-                (inner.record_attempt(seq, true)?, inner.backend.status(id.clone()).await)
+                let polled = inner.on_store(move |i| i.record_attempt(seq, true)).await?;
+                (polled, inner.backend.status(id.clone()).await)
             }
         };
         match answer {
             Ok(st) => {
                 if !polling || st.state.is_final() {
-                    inner.record_state(seq, OutboxState::from_payment(st.state), Some(&st.payment_id), None)?;
+                    let (state, id) = (OutboxState::from_payment(st.state), st.payment_id.clone());
+                    inner.on_store(move |i| i.record_state(seq, state, Some(&id), None)).await?;
                 }
                 if !polling {
                     inner.emit(OutboxEvent::Accepted { key: key.clone(), payment_id: st.payment_id.clone() });
@@ -160,7 +173,8 @@ async fn deliver(inner: &Inner, work: Work) -> Result<()> {
             }
             Err(e) if is_rejection(&e) => {
                 let code = error_label(&e);
-                inner.record_state(seq, OutboxState::Failed, None, Some(&code))?;
+                let c = code.clone();
+                inner.on_store(move |i| i.record_state(seq, OutboxState::Failed, None, Some(&c))).await?;
                 tracing::warn!(seq, code = %code, polling, "outbox: rejected by the backend");
                 let state = PaymentState::Failed;
                 inner.emit(OutboxEvent::Final { key, payment_id, state, error: Some(code) });
@@ -173,7 +187,8 @@ async fn deliver(inner: &Inner, work: Work) -> Result<()> {
                     // unreadable answer): the backend may hold the payment; keep trying.
                     tracing::warn!(seq, code = %code, "outbox: unexpected failure, retrying");
                 }
-                inner.record_error(seq, &code)?;
+                let c = code.clone();
+                inner.on_store(move |i| i.record_error(seq, &c)).await?;
                 let delay = if polling {
                     let d = backoff_delay(&inner.timing, polls + 1, &mut rng);
                     next_poll = Some(d);

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::time::Instant;
 
 use super::lifecycle::clone_err;
-use super::{ms, Actor, FlowCtx, Task, Timer};
+use super::{ms, Actor, Committed, FlowCtx, Task, Timer};
 use crate::clock::unix_ms;
 use crate::error::{Error, Result};
 use crate::terminal::backend::PaymentRequest;
@@ -65,7 +65,15 @@ impl Actor {
         let fee = req.map(|r| r.amount_fen);
         let timeout = (!gate).then(|| ms(self.t.flow_timeout_ms));
         let flow = Flow::new(id, id.0, mode, fee, now, timeout, ms(self.t.first_callback_timeout_ms));
-        self.flow = Some(FlowCtx { flow, start: reply, recog_waiters: Vec::new(), finish: None, cred: None });
+        self.flow = Some(FlowCtx {
+            flow,
+            start: reply,
+            recog_waiters: Vec::new(),
+            finish: None,
+            cred: None,
+            committing: false,
+            ended: None,
+        });
         let Some(authed) = self.authed.clone() else {
             // can_start checked the authinfo; a gate start checks it too.
             let _ = self.flow_event(Some(id), Input::StartAnswered(Err(VendorError::new(ReturnCode::Error, 0))));
@@ -235,20 +243,52 @@ impl Actor {
             device_id: self.cfg.device_id.clone(),
         };
         let reply = c.cred.take();
-        let res = match &self.outbox {
-            Some(o) => o.enqueue(req).map(|_| key.clone()),
+        let commit = match &self.outbox {
+            Some(o) => o.submit(req),
             None => Err(Error::Internal("outbox unavailable".into())),
         };
+        let done = Committed { flow_id: id, key, reply, res: Ok(()) };
+        match commit {
+            Err(e) => self.on_committed(Committed { res: Err(e), ..done }),
+            // A memory store commits inline: answered in this turn.
+            Ok(p) if p.is_ready() => {
+                let res = p.wait();
+                self.on_committed(Committed { res, ..done })
+            }
+            Ok(p) => {
+                // A file store commits on the outbox's thread (an fsync may take up to a
+                // second): the actor goes on meanwhile; the flow's end waits for it.
+                c.committing = true;
+                self.commits.push(Box::pin(async move { Committed { res: p.await, ..done } }));
+            }
+        }
+    }
+
+    /// The credential is durable in the outbox (or could not be committed): the app hears
+    /// of it now, then the flow's end if it was held back for it.
+    pub(super) fn on_committed(&mut self, done: Committed) {
+        let Committed { flow_id, key, reply, res } = done;
+        let res = res.map(|()| key.clone());
         if res.is_ok() {
             self.h.payments_queued += 1;
-            self.emit(EngineEvent::PaymentQueued { flow_id: id, idempotency_key: key });
+            self.emit(EngineEvent::PaymentQueued { flow_id, idempotency_key: key });
         }
         if let Some(r) = reply {
             let _ = r.send(res);
         }
+        let Some(c) = self.flow.as_mut().filter(|c| c.flow.id == flow_id) else { return };
+        c.committing = false;
+        if let Some(outcome) = c.ended.take() {
+            self.on_flow_ended(outcome);
+        }
     }
 
     pub(super) fn on_flow_ended(&mut self, outcome: Outcome) {
+        if let Some(c) = self.flow.as_mut().filter(|c| c.committing) {
+            // T7.8: a flow ends once its credential is durable (`on_committed`).
+            c.ended = Some(outcome);
+            return;
+        }
         let Some(mut c) = self.flow.take() else { return };
         let err = || outcome.error(ms(self.t.flow_timeout_ms)).unwrap_or(Error::FlowCancelled);
         if let Some(r) = c.start.take() {

@@ -100,7 +100,21 @@ struct FlowCtx {
     recog_waiters: Vec<Reply<Recognition>>,
     finish: Option<Reply<UserInfo>>,
     cred: Option<Reply<String>>,
+    /// The credential's commit is still running as an outbox store job (T7.8).
+    committing: bool,
+    /// The flow's end, held back until that commit is done.
+    ended: Option<crate::terminal::verify::Outcome>,
 }
+
+/// A credential's commit to the outbox, answered (T7.8).
+struct Committed {
+    flow_id: FlowId,
+    key: String,
+    reply: Option<Reply<String>>,
+    res: Result<()>,
+}
+
+type CommitFut = Pin<Box<dyn Future<Output = Committed> + Send>>;
 
 /// A vendor call waiting for its turn: made only when it goes out (the JNI driver
 /// dispatches as soon as a call is made).
@@ -129,6 +143,8 @@ pub(crate) struct Actor {
     store_error: Option<Error>,
     outbox: Option<OutboxHandle>,
     outbox_rx: Option<mpsc::UnboundedReceiver<OutboxEvent>>,
+    /// Credentials being committed by the outbox's store jobs (a file store).
+    commits: FuturesUnordered<CommitFut>,
     /// Vendor calls in flight, each with its deadline, polled by the actor itself.
     calls: FuturesUnordered<DoneFut>,
     /// Vendor calls not yet sent, and the number of the one outstanding (T9).
@@ -195,6 +211,7 @@ impl Actor {
             store_error: None,
             outbox: None,
             outbox_rx: None,
+            commits: FuturesUnordered::new(),
             calls: FuturesUnordered::new(),
             queue: VecDeque::new(),
             outstanding: None,
@@ -270,6 +287,7 @@ impl Actor {
                     self.read_clock();
                     match cmd {
                         Some(Cmd::Shutdown(r)) => {
+                            while let Some(c) = self.commits.next().await { self.on_committed(c); }
                             if let Some(o) = &self.outbox { o.shutdown().await; }
                             if let Some(s) = &mut self.store { s.flush().await; }
                             let _ = r.send(Ok(()));
@@ -280,6 +298,7 @@ impl Actor {
                     }
                 },
                 Some(done) = self.calls.next(), if !self.calls.is_empty() => { self.read_clock(); self.on_done(done) },
+                Some(c) = self.commits.next(), if !self.commits.is_empty() => { self.read_clock(); self.on_committed(c) },
                 Some(ev) = self.svc_rx.recv() => { self.read_clock(); self.on_service_event(ev) },
                 Some(ev) = async { match outbox_rx { Some(r) => r.recv().await, None => None } } => {
                     self.read_clock();
@@ -357,6 +376,8 @@ impl Actor {
             // the loop's `select!` polls the set again with the real one before it sleeps.
             if let Some(Some(done)) = self.calls.next().now_or_never() {
                 self.on_done(done);
+            } else if let Some(Some(c)) = self.commits.next().now_or_never() {
+                self.on_committed(c);
             } else if let Ok(ev) = self.svc_rx.try_recv() {
                 self.on_service_event(ev);
             } else if let Some(ev) = self.outbox_rx.as_mut().and_then(|r| r.try_recv().ok()) {
