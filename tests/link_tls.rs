@@ -56,7 +56,7 @@ async fn s3_tls_with_a_pinned_ca_works_and_an_unpinned_server_certificate_is_ref
         organization_id: ORGANIZATION.into(),
         device_id: "d1".into(),
     };
-    let p = t.submit(req.clone()).await.expect("submit");
+    let p = t.submit(&req).await.expect("submit");
     let mut state = p.state;
     for _ in 0..100 {
         if state.is_final() {
@@ -66,7 +66,7 @@ async fn s3_tls_with_a_pinned_ca_works_and_an_unpinned_server_certificate_is_ref
         state = t.status(p.payment_id.clone()).await.expect("status").state;
     }
     assert_eq!(state, PaymentState::Paid);
-    assert_eq!(t.submit(req).await.expect("resubmit").payment_id, p.payment_id, "idempotent over TLS");
+    assert_eq!(t.submit(&req).await.expect("resubmit").payment_id, p.payment_id, "idempotent over TLS");
 
     // The server's certificate does not chain to the pinned CA: refused before any byte
     // of the request is sent (a network error, retried later, never a rejection).

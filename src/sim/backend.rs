@@ -293,8 +293,8 @@ impl AuthInfoSource for SimBackend {
 }
 
 impl PaymentBackend for SimBackend {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
-        Box::pin(async move { self.do_submit(req).await.map_err(Refusal::into_error) })
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
+        Box::pin(async move { self.do_submit(req.clone()).await.map_err(Refusal::into_error) })
     }
     fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>> {
         Box::pin(async move { self.do_status(payment_id).await.map_err(Refusal::into_error) })

@@ -56,8 +56,10 @@ fn instant_backend() -> Arc<SimBackend> {
 struct AckBackend;
 
 impl PaymentBackend for AckBackend {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
-        Box::pin(async move { Ok(PaymentStatus { payment_id: req.idempotency_key, state: PaymentState::Paid }) })
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
+        Box::pin(
+            async move { Ok(PaymentStatus { payment_id: req.idempotency_key.clone(), state: PaymentState::Paid }) },
+        )
     }
     fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>> {
         Box::pin(async move { Ok(PaymentStatus { payment_id, state: PaymentState::Paid }) })

@@ -70,7 +70,7 @@ impl AuthInfoSource for ReferenceLink {
 }
 
 impl PaymentBackend for ReferenceLink {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
         Box::pin(async move {
             let st: PaymentStatus = self.call("POST", "/facepay/v1/payments", serde_json::to_vec(&req)?).await?;
             self.stack.count_submission(&req.idempotency_key, &st.payment_id);

@@ -14,6 +14,7 @@ pub trait AuthInfoSource: Send + Sync + 'static {
 
 /// Where the outbox delivers payment credentials.
 pub trait PaymentBackend: Send + Sync + 'static {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>>;
+    /// Borrows the request: the credential is not copied again for each attempt.
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>>;
     fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>>;
 }

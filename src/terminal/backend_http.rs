@@ -218,7 +218,7 @@ impl AuthInfoSource for HttpBackend {
 }
 
 impl PaymentBackend for HttpBackend {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
         Box::pin(async move {
             let url = self.url(&["facepay", "v1", "payments"])?;
             self.call(Method::POST, url, Some(&req)).await

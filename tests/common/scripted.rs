@@ -242,7 +242,7 @@ impl AuthInfoSource for FakeBackend {
 }
 
 impl PaymentBackend for FakeBackend {
-    fn submit(&self, req: PaymentRequest) -> BoxFut<'_, Result<PaymentStatus>> {
+    fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
         Box::pin(async move {
             self.submissions.lock().push(req.idempotency_key.clone());
             Ok(PaymentStatus { payment_id: format!("p-{}", req.idempotency_key), state: PaymentState::Paid })

@@ -79,9 +79,9 @@ mod tests {
         let g = c.fetch(auth("org-canteen-1")).await.expect("authinfo");
         assert_eq!(g.expires_in, 3600);
         assert!(!g.authinfo.is_empty());
-        let p = c.submit(pay("k1", 100)).await.expect("submit");
+        let p = c.submit(&pay("k1", 100)).await.expect("submit");
         assert_eq!(p.state, PaymentState::Processing);
-        assert_eq!(c.submit(pay("k1", 100)).await.expect("repeat").payment_id, p.payment_id);
+        assert_eq!(c.submit(&pay("k1", 100)).await.expect("repeat").payment_id, p.payment_id);
         assert_eq!(c.status(p.payment_id.clone()).await.expect("status").state, PaymentState::Paid);
         let s = b.stats();
         assert_eq!((s.authinfo_fetches, s.payments_created, s.duplicates, s.paid), (1, 1, 1, 1));
@@ -94,13 +94,13 @@ mod tests {
         let e = c.fetch(auth("org-elsewhere")).await.expect_err("mismatch");
         assert_eq!(e.code(), ErrorCode::ConfigMismatch);
         assert!(!is_retryable(&e));
-        c.submit(pay("k1", 100)).await.expect("submit");
-        let e = c.submit(pay("k1", 101)).await.expect_err("reuse");
+        c.submit(&pay("k1", 100)).await.expect("submit");
+        let e = c.submit(&pay("k1", 101)).await.expect_err("reuse");
         assert!(matches!(e, Error::Backend { status: 409, ref code } if code == CODE_IDEMPOTENCY_KEY_REUSED));
         let e = c.status("missing".into()).await.expect_err("404");
         assert!(matches!(e, Error::Backend { status: 404, ref code } if code == "NOT_FOUND"));
         b.set_online(false);
-        let e = c.submit(pay("k2", 100)).await.expect_err("offline");
+        let e = c.submit(&pay("k2", 100)).await.expect_err("offline");
         assert!(matches!(e, Error::Backend { status: 503, .. }), "{e:?}");
         assert!(is_retryable(&e));
         task.abort();
@@ -111,7 +111,7 @@ mod tests {
         // Bind then drop a listener: nothing listens on that port any more.
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let c = HttpBackend::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5)).expect("client");
-        let e = c.submit(pay("k1", 1)).await.expect_err("refused");
+        let e = c.submit(&pay("k1", 1)).await.expect_err("refused");
         assert_eq!(e.code(), ErrorCode::Network);
         assert!(is_retryable(&e));
         assert!(!format!("{e}").contains("tok-k1"));

@@ -26,11 +26,11 @@ pub(super) fn auth(org: &str) -> AuthInfoRequest {
 #[tokio::test(start_paused = true)]
 async fn same_key_same_payment_and_reuse_is_refused() {
     let b = SimBackend::new(SimBackendConfig::default());
-    let a = b.submit(pay("k1", 100)).await.expect("first");
-    let again = b.submit(pay("k1", 100)).await.expect("repeat");
+    let a = b.submit(&pay("k1", 100)).await.expect("first");
+    let again = b.submit(&pay("k1", 100)).await.expect("repeat");
     assert_eq!(a, again);
     assert_eq!(a.state, PaymentState::Paid);
-    let e = b.submit(pay("k1", 200)).await.expect_err("other body");
+    let e = b.submit(&pay("k1", 200)).await.expect_err("other body");
     assert!(matches!(e, Error::Backend { status: 409, ref code } if code == CODE_IDEMPOTENCY_KEY_REUSED));
     let s = b.stats();
     assert_eq!((s.submissions, s.payments_created, s.duplicates, s.paid), (3, 1, 1, 1));
@@ -53,8 +53,8 @@ async fn t3_5_unknown_organisation_is_a_config_mismatch() {
 async fn processing_then_final_and_failing_amounts() {
     let cfg = SimBackendConfig { processing_polls: 2, fail_amount_over: Some(5_000), ..SimBackendConfig::default() };
     let b = SimBackend::new(cfg);
-    let ok = b.submit(pay("small", 100)).await.expect("submit");
-    let big = b.submit(pay("big", 9_000)).await.expect("submit");
+    let ok = b.submit(&pay("small", 100)).await.expect("submit");
+    let big = b.submit(&pay("big", 9_000)).await.expect("submit");
     assert_eq!((ok.state, big.state), (PaymentState::Processing, PaymentState::Processing));
     assert_eq!(b.status(ok.payment_id.clone()).await.expect("poll").state, PaymentState::Processing);
     assert_eq!(b.status(ok.payment_id.clone()).await.expect("poll").state, PaymentState::Paid);
@@ -71,11 +71,11 @@ async fn processing_then_final_and_failing_amounts() {
 async fn offline_is_a_network_error_in_process() {
     let b = SimBackend::new(SimBackendConfig::default());
     b.set_online(false);
-    let e = b.submit(pay("k1", 1)).await.expect_err("offline");
+    let e = b.submit(&pay("k1", 1)).await.expect_err("offline");
     assert_eq!(e.code(), ErrorCode::Network);
     assert!(is_retryable(&e));
     b.set_online(true);
-    b.submit(pay("k1", 1)).await.expect("online again");
+    b.submit(&pay("k1", 1)).await.expect("online again");
     let s = b.stats();
     assert_eq!((s.offline_refusals, s.payments_created), (1, 1));
 }

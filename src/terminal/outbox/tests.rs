@@ -46,7 +46,10 @@ fn status(id: &str, state: PaymentState) -> Result<PaymentStatus> {
 }
 
 impl PaymentBackend for Fake {
-    fn submit(&self, req: PaymentRequest) -> crate::terminal::face_service::BoxFut<'_, Result<PaymentStatus>> {
+    fn submit<'a>(
+        &'a self,
+        req: &'a PaymentRequest,
+    ) -> crate::terminal::face_service::BoxFut<'a, Result<PaymentStatus>> {
         Box::pin(async move {
             let mut g = self.inner.lock();
             if g.offline {

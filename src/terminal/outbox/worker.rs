@@ -146,7 +146,7 @@ async fn deliver(inner: &Arc<Inner>, work: Work) -> Result<()> {
                 } else {
                     inner.on_store(move |i| i.record_attempt(seq, false)).await?
                 };
-                (attempt, inner.backend.submit(entry.req.clone()).await)
+                (attempt, inner.backend.submit(&entry.req).await)
             }
             Some(id) => {
                 polls += 1;
