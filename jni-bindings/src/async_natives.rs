@@ -1,25 +1,24 @@
 //! `Native.Engine_*Async`: every engine operation without a blocked thread. Arguments are
 //! checked on the calling thread (a bad one throws at once, like the blocking natives); the
-//! engine's future then runs on the engine's callback thread ([`crate::callbacks`]) and
-//! completes the Kotlin `NativeCompletion` with the result's JSON or the error's code. A pay
+//! engine's future then runs on the thread that answers each step ([`crate::inline`]: the
+//! engine's own, attached as a daemon) and completes the Kotlin `NativeCompletion` with the
+//! result's JSON or the error's code. A pay
 //! flow tells Kotlin its flow id as soon as it has one (`flowStarted`), so cancelling the
 //! coroutine stops the flow (SPEC T7.7) and the flow's outcome is `Cancelled`; a completion
 //! never answered (the engine closed first) completes with `CLOSED` when it is dropped.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jint, jlong};
 use jni::{jni_str, Env, EnvUnowned};
-use serde_json::json;
-
-use facepay::terminal::engine::PayRequest;
-use facepay::Secret;
 
 use crate::callbacks::{Completed, Counted};
-use crate::engine_natives::{amount, engine, flow, opt_string, req_string, Engine};
+use crate::engine_natives::engine;
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
+use crate::ops::{self, flow, Op};
 
 /// The Kotlin completion of one call: completed exactly once, `CLOSED` if never answered.
 pub struct Completion {
@@ -53,48 +52,46 @@ impl Drop for Completion {
     }
 }
 
-fn unit<E>(r: Result<(), E>) -> Result<String, E> {
-    r.map(|()| "null".to_string())
-}
-
-/// Spawns `make(engine)` on the engine's callback thread, completing `completion`.
-fn spawn<'l, F, Fut>(env: &mut Env<'l>, h: jlong, completion: &JObject<'l>, make: F) -> FfiResult<()>
-where
-    F: FnOnce(Arc<Engine>, Arc<Completion>) -> Fut,
-    Fut: std::future::Future<Output = Completed> + Send + 'static,
-{
+/// Runs `op` on the thread that answers each of its steps ([`crate::inline`]): first this one,
+/// then the engine's, which completes `completion` itself (one wake-up: the app's).
+fn spawn<'l, O: Op>(env: &mut Env<'l>, h: jlong, completion: &JObject<'l>, op: O) -> FfiResult<()> {
     let e = engine(h)?;
     let c = Arc::new(Completion::new(env, completion)?);
-    let fut = make(e.clone(), c.clone());
-    e.callbacks.spawn(async move {
-        let r = fut.await;
-        c.finish(r);
+    let started = {
+        let c = c.clone();
+        move |f: facepay::terminal::verify::FlowId| c.flow_started(f.0)
+    };
+    let mut fut = Box::pin(op.run(e.term.clone(), started));
+    crate::inline::spawn(async move {
+        // A panic in a step completes the call with INTERNAL (900) instead of CLOSED.
+        let r = std::future::poll_fn(|cx| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))).unwrap_or_else(|_| {
+                std::task::Poll::Ready(Err(facepay::Error::Internal("a panic in facepay native code".into())))
+            })
+        })
+        .await;
+        c.finish(r.map(|out| O::json(&out)));
     });
     Ok(())
 }
 
 macro_rules! simple_async {
-    ($name:ident, |$t:ident| $body:expr) => {
+    ($name:ident, $op:expr) => {
         #[unsafe(no_mangle)]
         pub extern "system" fn $name<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong, completion: JObject<'l>) {
-            run_ffi_safe(env, |env| {
-                spawn(env, h, &completion, |e, _c| async move {
-                    let $t = &e.term;
-                    $body
-                })
-            })
+            run_ffi_safe(env, |env| spawn(env, h, &completion, $op))
         }
     };
 }
 
-simple_async!(Java_io_facepay_Native_Engine_1initAsync, |t| unit(t.init().await));
-simple_async!(Java_io_facepay_Native_Engine_1startGateAsync, |t| unit(t.start_gate().await));
-simple_async!(Java_io_facepay_Native_Engine_1stopGateAsync, |t| unit(t.stop_gate().await));
-simple_async!(Java_io_facepay_Native_Engine_1surfaceDestroyedAsync, |t| unit(t.surface_destroyed().await));
-simple_async!(Java_io_facepay_Native_Engine_1releaseAsync, |t| unit(t.release().await));
+simple_async!(Java_io_facepay_Native_Engine_1initAsync, ops::Init);
+simple_async!(Java_io_facepay_Native_Engine_1startGateAsync, ops::StartGate);
+simple_async!(Java_io_facepay_Native_Engine_1stopGateAsync, ops::StopGate);
+simple_async!(Java_io_facepay_Native_Engine_1surfaceDestroyedAsync, ops::SurfaceDestroyed);
+simple_async!(Java_io_facepay_Native_Engine_1releaseAsync, ops::Release);
 
 macro_rules! flow_async {
-    ($name:ident, |$t:ident, $f:ident| $body:expr) => {
+    ($name:ident, $op:path) => {
         #[unsafe(no_mangle)]
         pub extern "system" fn $name<'l>(
             env: EnvUnowned<'l>,
@@ -104,29 +101,17 @@ macro_rules! flow_async {
             completion: JObject<'l>,
         ) {
             run_ffi_safe(env, |env| {
-                let $f = flow(flow_id)?;
-                spawn(env, h, &completion, move |e, _c| async move {
-                    let $t = &e.term;
-                    $body
-                })
+                let f = flow(flow_id)?;
+                spawn(env, h, &completion, $op(f))
             })
         }
     };
 }
 
-flow_async!(Java_io_facepay_Native_Engine_1waitRecognitionAsync, |t, f| t
-    .wait_recognition(f)
-    .await
-    .map(|r| crate::engine_natives::recognition_json(&r)));
-flow_async!(Java_io_facepay_Native_Engine_1finishAsync, |t, f| t
-    .finish(f)
-    .await
-    .map(|u| json!({ "user_id": u.user_id }).to_string()));
-flow_async!(Java_io_facepay_Native_Engine_1credentialAsync, |t, f| t
-    .credential(f)
-    .await
-    .map(|k| json!({ "idempotency_key": k }).to_string()));
-flow_async!(Java_io_facepay_Native_Engine_1stopAsync, |t, f| unit(t.stop(f).await));
+flow_async!(Java_io_facepay_Native_Engine_1waitRecognitionAsync, ops::WaitRecognition);
+flow_async!(Java_io_facepay_Native_Engine_1finishAsync, ops::Finish);
+flow_async!(Java_io_facepay_Native_Engine_1credentialAsync, ops::Credential);
+flow_async!(Java_io_facepay_Native_Engine_1stopAsync, ops::Stop);
 
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1startFlowAsync<'l>(
@@ -138,8 +123,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1startFlowAsync<'l>(
     completion: JObject<'l>,
 ) {
     run_ffi_safe(env, |env| {
-        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
-        spawn(env, h, &completion, move |e, _c| async move { e.term.start_flow(req).await.map(|f| f.0.to_string()) })
+        let op = ops::StartFlow::parse(env, amount_fen, &out_trade_no)?;
+        spawn(env, h, &completion, op)
     })
 }
 
@@ -153,9 +138,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1extVerifyAsync<'l>(
     completion: JObject<'l>,
 ) {
     run_ffi_safe(env, |env| {
-        let f = flow(flow_id)?;
-        let phone = Secret::new(req_string(env, &phone, "phone")?);
-        spawn(env, h, &completion, move |e, _c| async move { unit(e.term.ext_verify(f, phone).await) })
+        let op = ops::ExtVerify::parse(env, flow_id, &phone)?;
+        spawn(env, h, &completion, op)
     })
 }
 
@@ -169,15 +153,11 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceChangedAsync<'l>(
     height: jint,
     completion: JObject<'l>,
 ) {
-    run_ffi_safe(env, |env| {
-        let s = crate::engine_natives::surface(surface_id, width, height)?;
-        spawn(env, h, &completion, move |e, _c| async move { unit(e.term.surface_changed(s).await) })
-    })
+    run_ffi_safe(env, |env| spawn(env, h, &completion, ops::SurfaceChanged::parse(surface_id, width, height)?))
 }
 
-/// A whole payment in the only legal order (the steps of `Terminal::pay`), telling Kotlin
-/// the flow id first. `phone` answers an auxiliary verification (T7.6); null cancels the
-/// flow when one is needed. The result is the `Paid` JSON.
+/// A whole payment ([`ops::Pay`]), telling Kotlin the flow id first (T7.7). The result is the
+/// `Paid` JSON.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1payAsync<'l>(
     env: EnvUnowned<'l>,
@@ -189,26 +169,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1payAsync<'l>(
     completion: JObject<'l>,
 ) {
     run_ffi_safe(env, |env| {
-        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
-        let phone = opt_string(env, &phone)?.map(Secret::new);
-        spawn(env, h, &completion, move |e, c| async move {
-            let t = &e.term;
-            let f = t.start_flow(req).await?;
-            c.flow_started(f.0);
-            let rec = t.wait_recognition(f).await?;
-            if rec.need_ext_verify {
-                match phone {
-                    Some(p) => t.ext_verify(f, p).await?,
-                    None => {
-                        t.stop(f).await?;
-                        return Err(facepay::Error::FlowCancelled);
-                    }
-                }
-            }
-            let user = t.finish(f).await?;
-            let key = t.credential(f).await?;
-            Ok(json!({ "flow_id": f.0, "idempotency_key": key, "user_id": user.user_id }).to_string())
-        })
+        let op = ops::Pay::parse(env, amount_fen, &out_trade_no, &phone)?;
+        spawn(env, h, &completion, op)
     })
 }
 
@@ -223,9 +185,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1cancelFlow<'l>(
 ) {
     run_ffi_safe(env, |_env| {
         let f = flow(flow_id)?;
-        let e = engine(h)?;
-        let t = e.term.clone();
-        e.callbacks.spawn(async move {
+        let t = engine(h)?.term.clone();
+        crate::inline::spawn(async move {
             let _ = t.stop(f).await;
         });
         Ok(())

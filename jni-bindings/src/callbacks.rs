@@ -1,16 +1,15 @@
 //! The engine's way back into Kotlin: one permanently attached `facepay-callbacks` thread
-//! per engine, running a single-threaded tokio runtime. It completes the asynchronous
-//! natives (`Engine_*Async`: the Kotlin `suspend` functions and `CompletableFuture`s wait on
-//! a `NativeCompletion`, never on a blocked thread) and pumps the engine's event stream
+//! per engine, running a single-threaded tokio runtime. It pumps the engine's event stream
 //! (SPEC T1.4 disconnects/reconnects, T4.3 stale features, T3 authinfo, T8 restart advice,
 //! T7 flow outcomes, T7.8 payments) and health snapshots (coalesced: at most one push per
 //! 20 ms burst of changes) into the Kotlin `EventSink` as JSON. The engine only ever sends into a `broadcast` channel and flips a `Notify`, so a
 //! slow Kotlin consumer never blocks it; a pump that falls more than the channel's capacity
 //! behind gets one `EventsLost` event with the count (the overflow policy, documented on
-//! `FacePay.events`). Global references (completions, the sink) are counted in
-//! [`crate::driver::LIVE_GLOBALS`] and dropped on this attached thread.
+//! `FacePay.events`). The completions of the asynchronous natives do not come through here:
+//! the thread that answers a call completes it ([`crate::inline`]), so the app's thread is the
+//! only one woken. Global references (completions, the sink) are counted in
+//! [`crate::driver::LIVE_GLOBALS`] and dropped on attached threads.
 
-use std::future::Future;
 use std::sync::atomic::Ordering;
 
 use jni::objects::{JObject, JValue};
@@ -53,7 +52,6 @@ impl Drop for Counted {
 pub type Completed = Result<String, facepay::Error>;
 
 pub struct Callbacks {
-    handle: tokio::runtime::Handle,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -71,7 +69,6 @@ impl Callbacks {
             .enable_all()
             .build()
             .map_err(|e| facepay::Error::Internal(format!("callback runtime: {e}")))?;
-        let handle = rt.handle().clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let vm = crate::cache::get()?.vm.clone();
         let thread = std::thread::Builder::new()
@@ -90,15 +87,7 @@ impl Callbacks {
                 }
             })
             .map_err(|e| facepay::Error::Internal(format!("callback thread: {e}")))?;
-        Ok(Callbacks { handle, stop: Mutex::new(Some(stop_tx)), thread: Mutex::new(Some(thread)) })
-    }
-
-    /// Runs `fut` on the callback thread (it completes a `Completion` itself).
-    pub fn spawn<F>(&self, fut: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.handle.spawn(fut);
+        Ok(Callbacks { stop: Mutex::new(Some(stop_tx)), thread: Mutex::new(Some(thread)) })
     }
 
     /// Ends the thread once every task has completed (the engine has shut down by then).
@@ -120,7 +109,8 @@ fn with_env(f: impl FnOnce(&mut Env<'_>) -> jni::errors::Result<()>) {
         Ok(c) => c.vm.clone(),
         Err(_) => return,
     };
-    // Cheap: the callback thread is attached for its whole life.
+    // Cheap: every caller runs on an attached thread (this one for its whole life, the engine's
+    // once `attach::ensure` made it a daemon, or a Java thread inside a native).
     let r = vm.attach_current_thread(|env| -> jni::errors::Result<()> {
         let r = env.with_local_frame(8, |env| f(env));
         if env.exception_check() {

@@ -1,7 +1,8 @@
 //! `Native.Engine_*`: the terminal engine (one per app, T2) behind an `Arc` handle, with its
-//! callback thread ([`crate::callbacks`]: completions, events, health pushes). These natives
+//! callback thread ([`crate::callbacks`]: events, health pushes). These natives
 //! block the calling Java thread on the engine's answer (the `…Blocking` API, benchmarks);
-//! the `suspend` and `CompletableFuture` API uses [`crate::async_natives`]. Results cross as
+//! the `suspend` and `CompletableFuture` API uses [`crate::async_natives`]; both run the same
+//! operations, parsed once ([`crate::ops`]). Results cross as
 //! JSON ([`crate::schema`]), never positional arrays; every answer comes within the
 //! engine's deadlines (T1.1).
 
@@ -9,40 +10,23 @@ use std::sync::Arc;
 
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jboolean, jint, jlong};
-use jni::{Env, EnvUnowned};
+use jni::EnvUnowned;
 
 use facepay::terminal::backend_http::HttpBackend;
 use facepay::terminal::blocking::block_on;
 use facepay::terminal::config::TerminalConfig;
-use facepay::terminal::engine::{Deps, PayRequest, Recognition, Terminal};
-use facepay::terminal::face_service::{FaceService, Surface};
-use facepay::terminal::verify::FlowId;
-use facepay::Secret;
-
-use serde_json::json;
+use facepay::terminal::engine::{Deps, Terminal};
+use facepay::terminal::face_service::FaceService;
 
 use crate::callbacks::{Callbacks, Counted};
 use crate::driver::service_from_handle;
 use crate::ffi::{illegal_arg, run_ffi_safe, FfiResult};
 use crate::handles;
+use crate::ops::{self, flow, req_string, Op};
 
 pub struct Engine {
     pub term: Terminal,
     pub callbacks: Callbacks,
-}
-
-pub(crate) fn opt_string(env: &mut Env<'_>, s: &JString<'_>) -> FfiResult<Option<String>> {
-    if s.is_null() {
-        return Ok(None);
-    }
-    Ok(Some(s.try_to_string(env)?))
-}
-
-pub(crate) fn req_string(env: &mut Env<'_>, s: &JString<'_>, what: &str) -> FfiResult<String> {
-    match opt_string(env, s)? {
-        Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(illegal_arg(format!("{what} must not be null or empty"))),
-    }
 }
 
 pub(crate) fn engine(h: jlong) -> FfiResult<Arc<Engine>> {
@@ -50,35 +34,10 @@ pub(crate) fn engine(h: jlong) -> FfiResult<Arc<Engine>> {
     unsafe { handles::borrow::<Engine>(h, "FacePay (closed: call FacePay.init again)") }
 }
 
-pub(crate) fn flow(id: jlong) -> FfiResult<FlowId> {
-    if id <= 0 {
-        return Err(illegal_arg("flowId must be a flow id returned by startFlow"));
-    }
-    Ok(FlowId(id as u64))
-}
-
-pub(crate) fn amount(a: jlong) -> FfiResult<u64> {
-    if a <= 0 {
-        return Err(illegal_arg("amountFen must be greater than 0"));
-    }
-    Ok(a as u64)
-}
-
-pub(crate) fn surface(surface_id: jlong, width: jint, height: jint) -> FfiResult<Surface> {
-    if surface_id <= 0 || width <= 0 || height <= 0 {
-        return Err(illegal_arg("surfaceId, width and height must be greater than 0 (T6.1)"));
-    }
-    Ok(Surface { id: surface_id as u64, width: width as u32, height: height as u32 })
-}
-
-/// `{"user_id", "out_user_id", "need_ext_verify"}`: the name stays in Rust (personal data).
-pub(crate) fn recognition_json(r: &Recognition) -> String {
-    json!({
-        "user_id": r.user.user_id,
-        "out_user_id": r.user.out_user_id,
-        "need_ext_verify": r.need_ext_verify,
-    })
-    .to_string()
+/// Runs `op` on this (blocked) thread ([`facepay::terminal::blocking::block_on`]).
+fn blocking<O: Op>(h: jlong, op: O) -> FfiResult<O::Out> {
+    let term = engine(h)?.term.clone();
+    Ok(block_on(op.run(term, |_| {}))?)
 }
 
 /// `Engine_create(configJson, simulatedBackend, sim, driver, sink): Long`. Exactly one of
@@ -142,11 +101,27 @@ pub extern "system" fn Java_io_facepay_Native_Config_1validate<'l>(
     })
 }
 
-/// `Engine_init(h)`: T2.1, idempotent; answers once the service is ready (T4.1).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1init<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.init())?))
+macro_rules! simple_blocking {
+    ($(#[$m:meta])* $name:ident, $op:expr) => {
+        $(#[$m])*
+        #[unsafe(no_mangle)]
+        pub extern "system" fn $name<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
+            run_ffi_safe(env, |_env| blocking(h, $op))
+        }
+    };
 }
+
+simple_blocking!(
+    /// `Engine_init(h)`: T2.1, idempotent; answers once the service is ready (T4.1).
+    Java_io_facepay_Native_Engine_1init, ops::Init
+);
+simple_blocking!(Java_io_facepay_Native_Engine_1startGate, ops::StartGate);
+simple_blocking!(Java_io_facepay_Native_Engine_1stopGate, ops::StopGate);
+simple_blocking!(Java_io_facepay_Native_Engine_1surfaceDestroyed, ops::SurfaceDestroyed);
+simple_blocking!(
+    /// T2.2: the documented last resort.
+    Java_io_facepay_Native_Engine_1release, ops::Release
+);
 
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1startFlow<'l>(
@@ -157,13 +132,12 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1startFlow<'l>(
     out_trade_no: JString<'l>,
 ) -> jlong {
     run_ffi_safe(env, |env| {
-        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
-        let e = engine(h)?;
-        Ok(block_on(e.term.start_flow(req))?.0 as jlong)
+        let op = ops::StartFlow::parse(env, amount_fen, &out_trade_no)?;
+        Ok(blocking(h, op)?.0 as jlong)
     })
 }
 
-/// The recognition as JSON ([`recognition_json`]).
+/// The recognition as JSON (the shape of the async native's result).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1waitRecognition<'l>(
     env: EnvUnowned<'l>,
@@ -172,8 +146,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1waitRecognition<'l>(
     flow_id: jlong,
 ) -> JString<'l> {
     run_ffi_safe(env, |env| {
-        let r = block_on(engine(h)?.term.wait_recognition(flow(flow_id)?))?;
-        Ok(env.new_string(recognition_json(&r))?)
+        let r = blocking(h, ops::WaitRecognition(flow(flow_id)?))?;
+        Ok(env.new_string(ops::WaitRecognition::json(&r))?)
     })
 }
 
@@ -186,8 +160,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1extVerify<'l>(
     phone: JString<'l>,
 ) {
     run_ffi_safe(env, |env| {
-        let phone = Secret::new(req_string(env, &phone, "phone")?);
-        Ok(block_on(engine(h)?.term.ext_verify(flow(flow_id)?, phone))?)
+        let op = ops::ExtVerify::parse(env, flow_id, &phone)?;
+        blocking(h, op)
     })
 }
 
@@ -200,7 +174,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1finish<'l>(
     flow_id: jlong,
 ) -> JString<'l> {
     run_ffi_safe(env, |env| {
-        let u = block_on(engine(h)?.term.finish(flow(flow_id)?))?;
+        let u = blocking(h, ops::Finish(flow(flow_id)?))?;
         Ok(env.new_string(u.user_id)?)
     })
 }
@@ -214,7 +188,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1credential<'l>(
     flow_id: jlong,
 ) -> JString<'l> {
     run_ffi_safe(env, |env| {
-        let key = block_on(engine(h)?.term.credential(flow(flow_id)?))?;
+        let key = blocking(h, ops::Credential(flow(flow_id)?))?;
         Ok(env.new_string(key)?)
     })
 }
@@ -226,11 +200,11 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1stop<'l>(
     h: jlong,
     flow_id: jlong,
 ) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.stop(flow(flow_id)?))?))
+    run_ffi_safe(env, |_env| blocking(h, ops::Stop(flow(flow_id)?)))
 }
 
-/// A whole payment: `{"flow_id", "idempotency_key", "user_id"}`. `phone` answers an auxiliary
-/// verification (T7.6); null cancels the flow when one is needed.
+/// A whole payment ([`ops::Pay`]): `{"flow_id", "idempotency_key", "user_id"}`. `phone` answers
+/// an auxiliary verification (T7.6); null cancels the flow when one is needed.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_facepay_Native_Engine_1pay<'l>(
     env: EnvUnowned<'l>,
@@ -241,23 +215,10 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1pay<'l>(
     phone: JString<'l>,
 ) -> JString<'l> {
     run_ffi_safe(env, |env| {
-        let req = PayRequest { amount_fen: amount(amount_fen)?, out_trade_no: opt_string(env, &out_trade_no)? };
-        let phone = opt_string(env, &phone)?.map(Secret::new);
-        let ext = move |_: &facepay::terminal::face_service::UserInfo| phone.clone();
-        let paid = block_on(engine(h)?.term.pay(req, &ext))?;
-        let j = json!({ "flow_id": paid.flow_id.0, "idempotency_key": paid.idempotency_key, "user_id": paid.user_id });
-        Ok(env.new_string(j.to_string())?)
+        let op = ops::Pay::parse(env, amount_fen, &out_trade_no, &phone)?;
+        let paid = blocking(h, op)?;
+        Ok(env.new_string(ops::Pay::json(&paid))?)
     })
-}
-
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1startGate<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.start_gate())?))
-}
-
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1stopGate<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.stop_gate())?))
 }
 
 /// T6: the preview surface `surfaceId` (registered by the Kotlin preview binder) has its size.
@@ -270,25 +231,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceChanged<'l>(
     width: jint,
     height: jint,
 ) {
-    run_ffi_safe(env, |_env| {
-        let s = surface(surface_id, width, height)?;
-        Ok(block_on(engine(h)?.term.surface_changed(s))?)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1surfaceDestroyed<'l>(
-    env: EnvUnowned<'l>,
-    _c: JClass<'l>,
-    h: jlong,
-) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.surface_destroyed())?))
-}
-
-/// T2.2: the documented last resort.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_io_facepay_Native_Engine_1release<'l>(env: EnvUnowned<'l>, _c: JClass<'l>, h: jlong) {
-    run_ffi_safe(env, |_env| Ok(block_on(engine(h)?.term.release())?))
+    run_ffi_safe(env, |_env| blocking(h, ops::SurfaceChanged::parse(surface_id, width, height)?))
 }
 
 /// The health snapshot as JSON ([`crate::schema::health_json`]: every field).
@@ -310,7 +253,8 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1close<'l>(env: EnvUnowned<
     run_ffi_safe(env, |_env| {
         let e = engine(h)?;
         let r = block_on(e.term.shutdown());
-        // Every pending call has its answer now; the callback thread delivers them and ends.
+        // Every pending call has its answer now (the engine's thread delivered the async ones
+        // before it ended); the callback thread pushes the last events and ends.
         e.callbacks.stop();
         drop(e);
         // SAFETY: called once per handle, after every live call returned (Kotlin's lock).

@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod async_natives;
+pub mod attach;
 pub mod cache;
 pub mod callbacks;
 #[cfg(feature = "test-natives")]
@@ -18,7 +19,9 @@ pub mod driver;
 pub mod engine_natives;
 pub mod ffi;
 pub mod handles;
+pub mod inline;
 pub mod logging;
+pub mod ops;
 pub mod schema;
 pub mod sim_natives;
 

@@ -1,18 +1,34 @@
 package io.facepay
 
+import java.util.concurrent.CancellationException
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CompletionException
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.Executor
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import kotlin.coroutines.ContinuationInterceptor
+import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.resume
 import kotlin.coroutines.resumeWithException
 import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.ExecutorCoroutineDispatcher
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.MutableStateFlow
 
 /**
- * The completion of one asynchronous native (`Native.Engine_*Async`): Rust calls [done] once,
- * on the engine's callback thread (code 0 and the result's JSON, or the `FacePayException`
- * code and message), and [flowStarted] as soon as a pay flow has its id. [cancel] stops that
- * flow (SPEC T7.7) — at once if the id is known, else when it arrives — so a cancelled
- * coroutine or future never leaves a flow running to its timeout.
+ * The completion of one asynchronous native (`Native.Engine_*Async`): Rust calls [done] once
+ * (code 0 and the result's JSON, or the `FacePayException` code and message) and [flowStarted]
+ * as soon as a pay flow has its id, both on the thread that finished the step — usually the
+ * engine's own (`facepay-engine`, a daemon), sometimes the caller's inside the native call. That
+ * thread must never be held up by app code (SPEC T1.1: the engine answers every call within its
+ * deadline), so what runs here only enqueues: a continuation is resumed on its own dispatcher (the
+ * one wake-up of the call), a future's waiting `get()` is unparked, and anything that could run
+ * app code in place goes to [Completions]. [cancel] stops the flow (SPEC T7.7) — at once if the id
+ * is known, else when it arrives — so a cancelled coroutine or future never leaves a flow running
+ * to its timeout.
  */
 @CalledFromNative
 internal class NativeCompletion(
@@ -45,47 +61,159 @@ internal class NativeCompletion(
     }
 
     companion object {
-        fun <T> forContinuation(cont: CancellableContinuation<T>, stopFlow: (Long) -> Unit, parse: (String) -> T): NativeCompletion {
+        /** Resumes [cont] with the raw JSON (the coroutine parses it, off the engine's thread). */
+        fun forContinuation(cont: CancellableContinuation<String>, stopFlow: (Long) -> Unit): NativeCompletion {
             val c = NativeCompletion(stopFlow) { r ->
-                r.fold(
-                    { json ->
-                        val v = runCatching { parse(json) }
-                        v.fold({ cont.resume(it) }, { cont.resumeWithException(it) })
-                    },
-                    { cont.resumeWithException(it) },
-                )
+                if (Completions.resumeEnqueues(cont.context)) {
+                    cont.resumeWith(r)
+                } else {
+                    Completions.executor.execute { cont.resumeWith(r) }
+                }
             }
             cont.invokeOnCancellation { c.cancel() }
             return c
         }
 
         fun <T> forFuture(stopFlow: (Long) -> Unit, parse: (String) -> T): Pair<NativeCompletion, FacePayFuture<T>> {
-            val f = FacePayFuture<T>()
-            val c = NativeCompletion(stopFlow) { r ->
-                r.fold({ json -> runCatching { parse(json) }.fold({ f.complete(it) }, { f.completeExceptionally(it) }) }, {
-                    f.completeExceptionally(it)
-                })
-            }
+            val f = FacePayFuture(parse)
+            val c = NativeCompletion(stopFlow) { r -> f.answered(r) }
             f.onCancel = { c.cancel() }
             return Pair(c, f)
+        }
+
+        private fun <T> CancellableContinuation<T>.resumeWith(r: Result<T>) {
+            r.fold({ resume(it) }, { resumeWithException(it) })
+        }
+    }
+}
+
+/**
+ * Where the completion of an asynchronous call goes when the thread that finished it (the
+ * engine's) must not run it in place: one facepay daemon thread, `facepay-completions`, started on
+ * first use. It completes every [FacePayFuture] (so their dependent stages run there) and resumes
+ * coroutines whose dispatcher would run them in place.
+ */
+internal object Completions {
+    val executor: Executor by lazy {
+        Executors.newSingleThreadExecutor { r -> Thread(r, "facepay-completions").apply { isDaemon = true } }
+    }
+
+    /**
+     * Whether resuming a continuation of [context] from the engine's thread only enqueues it: the
+     * built-in dispatchers (Default, IO, Main, `runBlocking`'s event loop, test dispatchers) do.
+     * Not so — and so resumed on [executor] instead — `Dispatchers.Unconfined` and any dispatcher
+     * that says no dispatch is needed (they would run the coroutine on the engine's thread), a
+     * context without a dispatcher, and dispatchers over an app's `Executor` (its `execute` may run
+     * the task in place, as `CallerRunsPolicy` does). Stricter than needed for most apps: such an
+     * app pays one more thread hand-off, never a blocked engine. A custom `CoroutineDispatcher`
+     * whose `dispatch` runs the task in place is not detectable; do not use one with facepay.
+     */
+    fun resumeEnqueues(context: CoroutineContext): Boolean {
+        val d = context[ContinuationInterceptor] as? CoroutineDispatcher ?: return false
+        if (d === Dispatchers.Unconfined) return false
+        if (d is ExecutorCoroutineDispatcher && d !== Dispatchers.Default && d !== Dispatchers.IO) return false
+        return try {
+            d.isDispatchNeeded(context)
+        } catch (e: Exception) {
+            false
         }
     }
 }
 
 /**
  * A `CompletableFuture` of a facepay operation: [cancel] also stops the flow it belongs to
- * (T7.7), like cancelling the coroutine of the `suspend` variant. It completes on the engine's
- * callback thread: dependent stages added with `thenApply` & co. run there, so keep them short
- * (or use the `…Async(fn, executor)` forms) — a slow stage delays the next completions and
- * events, never the engine.
+ * (T7.7), like cancelling the coroutine of the `suspend` variant. A thread waiting in [get] or
+ * [join] is woken straight from the engine's thread the moment the answer arrives (and parses it
+ * itself); the future as a `CompletionStage` completes on facepay's `facepay-completions` thread,
+ * never on the engine's: dependent stages added with `thenApply` & co. run there (or on the
+ * thread that added them, once complete), so a slow stage delays other futures' stages — use the
+ * `…Async(fn, executor)` forms for slow work — but never the engine, its events or a `get()`.
  */
-class FacePayFuture<T> internal constructor() : CompletableFuture<T>() {
+class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : CompletableFuture<T>() {
     @Volatile internal var onCancel: (() -> Unit)? = null
+
+    /** The raw answer, completed on the engine's thread; only [get] and [join] wait on it. */
+    private val answer = CompletableFuture<String>()
+
+    /** On the thread that finished the call: wakes waiters, hands the stage completion off. */
+    internal fun answered(r: Result<String>) {
+        r.fold({ answer.complete(it) }, { answer.completeExceptionally(it) })
+        if (!isDone) Completions.executor.execute { publish() }
+    }
+
+    /** Completes this future from [answer] (once it has one) on the calling thread. */
+    private fun publish() {
+        if (isDone || !answer.isDone) return
+        val json = try {
+            answer.join()
+        } catch (e: CancellationException) {
+            return // this future was completed or cancelled by its user first
+        } catch (e: CompletionException) {
+            super.completeExceptionally(e.cause ?: e)
+            return
+        }
+        try {
+            super.complete(parse(json))
+        } catch (e: Exception) {
+            super.completeExceptionally(e)
+        }
+    }
+
+    /**
+     * Waits for the answer (not for the completions thread), then completes from it. Spins for up
+     * to [SPIN_NANOS] first, as the blocking natives do: the engine usually answers within
+     * microseconds, and a parked thread's wake-up costs tens of them on a virtual CPU.
+     */
+    private inline fun awaitAnswer(wait: () -> Unit) {
+        if (isDone) return
+        if (!answer.isDone) {
+            val until = System.nanoTime() + SPIN_NANOS
+            while (!answer.isDone && System.nanoTime() < until) {
+                // a volatile read per turn; Thread.onSpinWait needs API 33
+            }
+        }
+        try {
+            wait()
+        } catch (e: ExecutionException) {
+            // publish() completes this future with the cause
+        } catch (e: CompletionException) {
+        } catch (e: CancellationException) {
+        }
+        publish()
+    }
+
+    override fun get(): T {
+        awaitAnswer { answer.get() }
+        return super.get()
+    }
+
+    override fun get(timeout: Long, unit: TimeUnit): T {
+        awaitAnswer { answer.get(timeout, unit) }
+        return super.get(0, TimeUnit.NANOSECONDS)
+    }
+
+    override fun join(): T {
+        awaitAnswer { answer.join() }
+        return super.join()
+    }
+
+    override fun complete(value: T): Boolean = super.complete(value).also { if (it) answer.cancel(false) }
+
+    override fun completeExceptionally(ex: Throwable): Boolean =
+        super.completeExceptionally(ex).also { if (it) answer.cancel(false) }
 
     override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
         val r = super.cancel(mayInterruptIfRunning)
-        if (r) onCancel?.invoke()
+        if (r) {
+            answer.cancel(false) // wakes a waiting get()
+            onCancel?.invoke()
+        }
         return r
+    }
+
+    private companion object {
+        /** The blocking natives' spin (`facepay::terminal::blocking::SPIN`): 50 µs. */
+        const val SPIN_NANOS = 50_000L
     }
 }
 

@@ -109,11 +109,14 @@ class FacePay private constructor(
 
     private val stop: (Long) -> Unit = { stopFlowQuietly(it) }
 
-    private suspend fun <T> await(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): T =
-        suspendCancellableCoroutine { cont ->
-            val c = NativeCompletion.forContinuation(cont, stop, parse)
+    private suspend fun <T> await(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): T {
+        val json = suspendCancellableCoroutine { cont ->
+            val c = NativeCompletion.forContinuation(cont, stop)
             call { start(it, c) }
         }
+        // Parsed here, in the coroutine, not on the engine's thread that completed it.
+        return parse(json)
+    }
 
     private fun <T> future(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): FacePayFuture<T> {
         // A bad argument or a closed SDK throws here, at once (as the suspend variant does).

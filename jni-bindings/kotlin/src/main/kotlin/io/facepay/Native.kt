@@ -4,7 +4,7 @@ package io.facepay
  * Every production native method of `libfacepay_jni`, named `Type_operation` (STYLE.md). Handles
  * are Rust `Arc` pointers; 0 means closed. Results, health and events cross as JSON (jni-bindings
  * `schema.rs`). `…Async` natives check their arguments at once and complete their
- * [NativeCompletion] later from the engine's callback thread. Only this package calls it; the
+ * [NativeCompletion] later from the thread that finished the call (the engine's, see `Completion.kt`). Only this package calls it; the
  * test-only natives live in the test build's `TestNative`.
  */
 internal object Native {

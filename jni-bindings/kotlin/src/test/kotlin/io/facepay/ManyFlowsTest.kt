@@ -28,7 +28,7 @@ class ManyFlowsTest {
                 repeat(50_000) { keys.add(f.pay(100).idempotencyKey) }
             }
             assertEquals(100_000, keys.size) // every flow paid, each its own payment
-            // The last completion's reference is dropped on the callback thread just after it
+            // The last completion's reference is dropped on the engine's thread just after it
             // resumed the coroutine: let it settle (a wait, not a timed assertion; growth never settles).
             val settle = System.nanoTime() + 10_000_000_000L
             while (TestNative.Debug_liveGlobalRefs() != afterInit && System.nanoTime() < settle) Thread.sleep(1)

@@ -7,6 +7,9 @@ import io.facepay.FaceServiceDriver
 import io.facepay.Ready
 import io.facepay.SimulatedFaceDriver
 import io.facepay.TestNative
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
 
 /**
@@ -55,12 +58,15 @@ fun main(args: Array<String>) {
     val (simP50, simP99) = flowP50(SimulatedFaceDriver(7), "bench-sim")
     val (drvP50, drvP99) = flowP50(FakeDriver(), "bench-driver")
     val (futP50, futP99) = flowP50(SimulatedFaceDriver(7), "bench-future", "future")
-    // The suspend API: one coroutine paying flow after flow (completion from Rust, no blocked thread).
-    val (susP50, susP99) = run {
-        val f = FacePay.initHost(Configs.sim("bench-suspend"), SimulatedFaceDriver(7))
+    // The suspend API: one coroutine paying flow after flow (completion from Rust, no blocked
+    // thread), on a thread of its own (`runBlocking`: the coroutine's thread is woken once per
+    // call, as an app's main thread is by its Looper) and on Dispatchers.Default (an app's
+    // background coroutine: a worker is woken once per call).
+    fun suspendP50(device: String, context: CoroutineContext): Pair<Double, Double> {
+        val f = FacePay.initHost(Configs.sim(device), SimulatedFaceDriver(7))
         try {
             Ready.await(f)
-            runBlocking {
+            return runBlocking(context) {
                 repeat(flows / 10) { f.pay(100) }
                 val v = LongArray(flows)
                 for (i in 0 until flows) {
@@ -75,6 +81,8 @@ fun main(args: Array<String>) {
             f.close()
         }
     }
+    val (susP50, susP99) = suspendP50("bench-suspend", EmptyCoroutineContext)
+    val (defP50, defP99) = suspendP50("bench-suspend-default", Dispatchers.Default)
     val rust = TestNative.Debug_benchRustFlow(flows.toLong())
     val threaded = TestNative.Debug_benchRustThreadedFlow(flows.toLong())
     println("jni round trip (Debug_echo): p50 %.1f ns, p90 %.1f ns per call (target p50 <= 1000 ns)".format(perCall[150], perCall[270]))
@@ -84,7 +92,8 @@ fun main(args: Array<String>) {
     println("flow in Rust alone, engine on its own thread as behind JNI: p50 %.1f us, p99 %.1f us".format(threaded[0], threaded[1]))
     println("JNI + Kotlin share at p50 (vs the same threading in Rust): %.1f us".format(simP50 - threaded[0]))
     println("flow from Kotlin, suspend pay (completed from Rust): p50 %.1f us, p99 %.1f us; overhead vs Rust alone at p50 %.1f us (target <= 50 us)".format(susP50, susP99, susP50 - rust[0]))
-    println("flow from Java, payFuture().get(): p50 %.1f us, p99 %.1f us".format(futP50, futP99))
+    println("flow from Kotlin, suspend pay on Dispatchers.Default: p50 %.1f us, p99 %.1f us; overhead vs Rust alone at p50 %.1f us".format(defP50, defP99, defP50 - rust[0]))
+    println("flow from Java, payFuture().get(): p50 %.1f us, p99 %.1f us; overhead vs Rust alone at p50 %.1f us".format(futP50, futP99, futP50 - rust[0]))
     println("flow from Kotlin through the JNI driver path (Kotlin fake driver): p50 %.1f us, p99 %.1f us".format(drvP50, drvP99))
     if (sink == 42L) println()
 }

@@ -6,6 +6,7 @@ import io.facepay.FacePay
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNotSame
 import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -103,6 +104,43 @@ class SampleAppTest {
             a.status.text.contains("preview bound: true")
         }
         assertTrue(a.status.text.contains("preview bound: true"))
+        assertEquals("no main-thread callback blocked on a native call", 0, FacePay.mainThreadBlockingCalls.get())
+    }
+
+    /**
+     * A rotation in the middle of a payment: the old activity's surface goes, the activity is
+     * destroyed (its scope cancels the payment's coroutine: the SDK stops the flow, T7.7, unless it
+     * had already finished) and recreated. The new activity binds its own preview (T6.1) and its
+     * payment runs at once: no flow was left running into a "flow busy". (The sample's simulator
+     * answers within microseconds, so its flow has often finished by the rotation; FlowCancelTest
+     * proves the stop of a flow held mid-recognition.)
+     */
+    @Test fun t6_1_t7_7_rotation_mid_flow_rebinds_the_preview_and_leaves_no_flow_running() {
+        val fp = FacePay.current()!!
+        val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
+        val a = controller.get()
+        surfaceUp(a)
+        waitFor("preview bound") { fp.refreshHealth().previewBound }
+        waitFor("authinfo cached") { fp.refreshHealth().authinfoValidForMs != null }
+        a.amount.setText("100")
+        a.phone.setText("1234")
+        a.payButton.performClick()
+        shadowOf(Looper.getMainLooper()).idle() // the payment's coroutine starts and waits on the SDK
+        surfaceDown(a)
+        controller.recreate()
+        val b = controller.get()
+        assertNotSame(a, b)
+        // The old activity's payment ended: cancelled by the rotation, or paid if the flow finished
+        // before it (the simulator answers within microseconds).
+        val old = nextOutcome(a)
+        assertTrue(old, old == "cancelled" || old == "paid")
+        surfaceUp(b)
+        waitFor("the new activity's preview is bound") { fp.refreshHealth().previewBound }
+        b.amount.setText("100")
+        b.phone.setText("1234")
+        b.payButton.performClick()
+        assertEquals("paid", nextOutcome(b))
+        assertTrue(fp.refreshHealth().previewBound)
         assertEquals("no main-thread callback blocked on a native call", 0, FacePay.mainThreadBlockingCalls.get())
     }
 
