@@ -18,7 +18,7 @@ use serde_json::json;
 use facepay::terminal::engine::{Paid, PayRequest, Recognition, Terminal};
 use facepay::terminal::face_service::{Surface, UserInfo};
 use facepay::terminal::verify::FlowId;
-use facepay::{Error, Result, Secret};
+use facepay::{Result, Secret};
 
 use crate::ffi::{illegal_arg, FfiResult};
 
@@ -237,21 +237,9 @@ impl Op for Pay {
     type Out = Paid;
     async fn run(self, t: Terminal, started: impl FnOnce(FlowId) + Send + 'static) -> Result<Paid> {
         let Pay(req, phone) = self;
-        let f = t.start_flow(req).await?;
-        started(f);
-        let rec = t.wait_recognition(f).await?;
-        if rec.need_ext_verify {
-            match phone {
-                Some(p) => t.ext_verify(f, p).await?,
-                None => {
-                    t.stop(f).await?;
-                    return Err(Error::FlowCancelled);
-                }
-            }
-        }
-        let user = t.finish(f).await?;
-        let idempotency_key = t.credential(f).await?;
-        Ok(Paid { flow_id: f, idempotency_key, user_id: user.user_id })
+        // The phone the app gave, if the service asks for auxiliary verification (T7.6).
+        let ext = move |_: &UserInfo| phone.clone();
+        t.pay_reporting(req, &ext, started).await
     }
     fn json(p: &Paid) -> String {
         json!({ "flow_id": p.flow_id.0, "idempotency_key": p.idempotency_key, "user_id": p.user_id }).to_string()

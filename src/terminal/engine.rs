@@ -146,7 +146,19 @@ impl Terminal {
     /// A whole payment in the only legal order. `ext` answers the auxiliary verification
     /// when the service asks for it (T7.6); `None` cancels the flow.
     pub async fn pay(&self, req: PayRequest, ext: &(dyn Fn(&UserInfo) -> Option<Secret> + Sync)) -> Result<Paid> {
+        self.pay_reporting(req, ext, |_| {}).await
+    }
+
+    /// [`Self::pay`], handing `started` the flow's id as soon as the flow has one, so that
+    /// the caller can stop it meanwhile (T7.7: a cancelled coroutine behind JNI).
+    pub async fn pay_reporting(
+        &self,
+        req: PayRequest,
+        ext: &(dyn Fn(&UserInfo) -> Option<Secret> + Sync),
+        started: impl FnOnce(FlowId),
+    ) -> Result<Paid> {
         let flow = self.start_flow(req).await?;
+        started(flow);
         let rec = self.wait_recognition(flow).await?;
         if rec.need_ext_verify {
             match ext(&rec.user) {
