@@ -354,6 +354,14 @@ struct Handover {
     rescan: bool,
 }
 
+impl Handover {
+    /// The oldest handed-over entries, at most `limit`.
+    fn take_fresh(&mut self, limit: usize) -> Vec<Work> {
+        let n = limit.min(self.fresh.len());
+        self.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect()
+    }
+}
+
 /// An entry for the worker to deliver.
 enum Work {
     /// Found in the store: read it back first.
@@ -460,11 +468,7 @@ impl Inner {
     /// is due (then [`Self::scan`], as a store job).
     fn take_fresh(&self, limit: usize) -> Option<Vec<Work>> {
         let mut queue = self.queue.lock();
-        if queue.rescan {
-            return None;
-        }
-        let n = limit.min(queue.fresh.len());
-        Some(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect())
+        (!queue.rescan).then(|| queue.take_fresh(limit))
     }
 
     /// The oldest open entries in the store, at most `limit`, none of them in `in_flight`.
@@ -475,8 +479,7 @@ impl Inner {
         let mut queue = self.queue.lock();
         if !queue.rescan {
             // Switched back meanwhile: hand-over is the truth again.
-            let n = limit.min(queue.fresh.len());
-            return Ok(queue.fresh.drain(..n).map(|(seq, req)| Work::Fresh(seq, req)).collect());
+            return Ok(queue.take_fresh(limit));
         }
         let seqs = self.next_open(in_flight, limit)?;
         queue.rescan = seqs.len() >= limit;

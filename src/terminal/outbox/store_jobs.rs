@@ -135,11 +135,14 @@ struct Slot<T> {
 
 impl<T> Slot<T> {
     fn complete(&self, r: Result<T>) {
-        *self.value.lock() = Some(r);
-        self.ready.store(true, Ordering::Release);
+        {
+            // Under the lock: a `wait` that saw no answer is already waiting on `cv`.
+            let mut v = self.value.lock();
+            *v = Some(r);
+            self.ready.store(true, Ordering::Release);
+            self.cv.notify_all();
+        }
         self.waker.wake();
-        let _v = self.value.lock();
-        self.cv.notify_all();
     }
 
     fn take(&self) -> Result<T> {
