@@ -256,8 +256,8 @@ impl Actor {
                 self.on_committed(Committed { res, ..done })
             }
             Ok(p) => {
-                // A file store commits on the outbox's thread (an fsync may take up to a
-                // second): the actor goes on meanwhile; the flow's end waits for it.
+                // A file store commits in a store job on the blocking pool (an fsync may
+                // take up to a second): the actor goes on; the flow's end waits for it.
                 c.committing = true;
                 self.commits.push(Box::pin(async move { Committed { res: p.await, ..done } }));
             }
