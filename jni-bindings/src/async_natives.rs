@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jint, jlong};
-use jni::{jni_str, Env, EnvUnowned};
+use jni::{Env, EnvUnowned};
 
 use crate::callbacks::{Completed, Counted};
 use crate::engine_natives::engine;
@@ -31,6 +31,10 @@ impl Completion {
         if obj.is_null() {
             return Err(illegal_arg("completion must not be null"));
         }
+        // The callbacks go through cached method ids of NativeCompletion: only one may be called.
+        if !crate::callbacks::check_instance(env, obj, &crate::cache::get()?.completion)? {
+            return Err(illegal_arg("completion must be an io.facepay.NativeCompletion"));
+        }
         Ok(Completion { obj: Counted::new(env, obj)?, done: AtomicBool::new(false) })
     }
 
@@ -42,7 +46,7 @@ impl Completion {
 
     /// T7.7: the flow's id, so a cancelled coroutine can stop it.
     fn flow_started(&self, id: u64) {
-        crate::callbacks::call_long(&self.obj, jni_str!("flowStarted"), id as jlong);
+        crate::callbacks::flow_started(&self.obj, id as jlong);
     }
 }
 

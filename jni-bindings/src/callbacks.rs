@@ -12,9 +12,12 @@
 
 use std::sync::atomic::Ordering;
 
-use jni::objects::{JObject, JValue};
+use jni::ids::JMethodID;
+use jni::objects::{JClass, JObject};
 use jni::refs::Global;
-use jni::{jni_sig, jni_str, Env};
+use jni::signature::{Primitive, ReturnType};
+use jni::sys::jvalue;
+use jni::Env;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, oneshot};
 
@@ -124,38 +127,60 @@ fn with_env(f: impl FnOnce(&mut Env<'_>) -> jni::errors::Result<()>) {
     }
 }
 
+/// `obj.<method>(args)`, a `void` method, through its cached id.
+///
+/// # Safety
+/// `obj` is an instance of the class `method` was looked up in, and `args` match the method's
+/// parameters in number and type.
+unsafe fn call_void(env: &mut Env<'_>, obj: &Counted, method: JMethodID, args: &[jvalue]) -> jni::errors::Result<()> {
+    // SAFETY: the caller's contract; the id stays valid while the cache holds its class.
+    unsafe { env.call_method_unchecked(obj.obj(), method, ReturnType::Primitive(Primitive::Void), args) }?;
+    Ok(())
+}
+
+/// Whether `obj` is an instance of `class` (checked once, when a callback target is wrapped, so
+/// that every later call through a cached method id is sound).
+pub fn check_instance(
+    env: &mut Env<'_>,
+    obj: &JObject<'_>,
+    class: &Global<JClass<'static>>,
+) -> jni::errors::Result<bool> {
+    env.is_instance_of(obj, class)
+}
+
 /// `completion.done(code, payload)`: code 0 and the result's JSON, or the error's stable
-/// code and message (no personal data: the core's messages carry none).
+/// code and message (no personal data: the core's messages carry none). `completion` is an
+/// `io.facepay.NativeCompletion` (checked in `async_natives::Completion::new`).
 pub fn deliver(completion: &Counted, r: Completed) {
     let (code, payload) = match r {
         Ok(json) => (0, json),
         Err(e) => (e.code().as_u32() as i32, e.to_string()),
     };
     with_env(|env| {
+        let cache = crate::cache::get()?;
         let s = env.new_string(&payload)?;
-        env.call_method(
-            completion.obj(),
-            jni_str!("done"),
-            jni_sig!("(ILjava/lang/String;)V"),
-            &[JValue::Int(code), JValue::Object(&s)],
-        )?;
-        Ok(())
+        // SAFETY: a NativeCompletion, and `done(int, String)` takes these two.
+        unsafe { call_void(env, completion, cache.completion_done, &[jvalue { i: code }, jvalue { l: s.as_raw() }]) }
     });
 }
 
-/// `obj.<method>(long)`.
-pub fn call_long(obj: &Counted, method: &'static jni::strings::JNIStr, v: i64) {
+/// `completion.flowStarted(id)` on an `io.facepay.NativeCompletion`.
+pub fn flow_started(completion: &Counted, id: i64) {
     with_env(|env| {
-        env.call_method(obj.obj(), method, jni_sig!("(J)V"), &[JValue::Long(v)])?;
-        Ok(())
+        let cache = crate::cache::get()?;
+        // SAFETY: a NativeCompletion, and `flowStarted(long)` takes one long.
+        unsafe { call_void(env, completion, cache.completion_flow_started, &[jvalue { j: id }]) }
     });
 }
 
-fn push(sink: &Counted, method: &'static jni::strings::JNIStr, json: &str) {
+/// `sink.onEvent(json)` or `sink.onHealth(json)` on the `io.facepay.EventSink` (checked in
+/// `Engine_create`).
+fn push(sink: &Counted, method: fn(&crate::cache::Cache) -> JMethodID, json: &str) {
     with_env(|env| {
+        let cache = crate::cache::get()?;
         let s = env.new_string(json)?;
-        env.call_method(sink.obj(), method, jni_sig!("(Ljava/lang/String;)V"), &[JValue::Object(&s)])?;
-        Ok(())
+        // SAFETY: an EventSink, and both methods take one String.
+        unsafe { call_void(env, sink, method(cache), &[jvalue { l: s.as_raw() }]) }
     });
 }
 
@@ -170,6 +195,14 @@ fn health_key(h: &Health) -> Health {
 /// of the intermediate ones, and each push costs a JSON and a JNI call on a shared CPU).
 const HEALTH_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// After it pushes an event, the pump waits this long before it takes the next ones: the first
+/// event after a quiet spell reaches Kotlin at once, the rest of a burst (a pay flow ends with
+/// three, back to back with the next flow's) together, at most this much later. While it waits
+/// the engine's sends wake nobody, so a burst of flows costs the callbacks thread one wake-up
+/// per interval instead of one per event, and the engine no wake-up call at all. The channel
+/// holds 1024 events: far more than arrive in one interval.
+const EVENT_BATCH: std::time::Duration = std::time::Duration::from_millis(1);
+
 async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal::health::EngineEvent>, sink: Counted) {
     let notify = term.health_notify();
     let mut last: Option<Health> = None;
@@ -177,12 +210,13 @@ async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal:
         let h = term.health();
         let key = health_key(&h);
         if last.as_ref() != Some(&key) {
-            push(&sink, jni_str!("onHealth"), &schema::health_json(&h));
+            push(&sink, |c| c.sink_on_health, &schema::health_json(&h));
             *last = Some(key);
         }
     };
     push_health(&mut last);
     let mut due: Option<tokio::time::Instant> = None;
+    let mut quiet_until: Option<tokio::time::Instant> = None;
     loop {
         let wait_due = async {
             match due {
@@ -190,19 +224,42 @@ async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal:
                 None => std::future::pending().await,
             }
         };
+        let wait_quiet = async {
+            if let Some(q) = quiet_until {
+                tokio::time::sleep_until(q).await;
+            }
+        };
         tokio::select! {
             biased;
-            ev = events.recv() => match ev {
-                Ok(ev) => {
-                    push(&sink, jni_str!("onEvent"), &schema::event_json(&ev));
-                    due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
+            ev = events.recv(), if quiet_until.is_none() => {
+                match ev {
+                    Ok(ev) => {
+                        push(&sink, |c| c.sink_on_event, &schema::event_json(&ev));
+                        due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        push(&sink, |c| c.sink_on_event, &schema::events_lost_json(n));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    push(&sink, jni_str!("onEvent"), &schema::events_lost_json(n));
+                // Whatever else is queued now goes at once; what comes later, after EVENT_BATCH.
+                loop {
+                    match events.try_recv() {
+                        Ok(ev) => push(&sink, |c| c.sink_on_event, &schema::event_json(&ev)),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            push(&sink, |c| c.sink_on_event, &schema::events_lost_json(n));
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            _ = notify.notified() => {
+                quiet_until = Some(tokio::time::Instant::now() + EVENT_BATCH);
+            }
+            _ = wait_quiet, if quiet_until.is_some() => {
+                quiet_until = None;
+            }
+            // A change while a push is due is in that push: no wake-up for it (`notify_one`
+            // keeps a permit, so a change after the push is not missed either).
+            _ = notify.notified(), if due.is_none() => {
                 due.get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_COALESCE);
             }
             _ = wait_due => {

@@ -7,10 +7,10 @@ import java.util.concurrent.ExecutionException
 import java.util.concurrent.Executor
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
 import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.CoroutineContext
-import kotlin.coroutines.resume
-import kotlin.coroutines.resumeWithException
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
@@ -24,7 +24,8 @@ import kotlinx.coroutines.flow.MutableStateFlow
  * as soon as a pay flow has its id, both on the thread that finished the step — usually the
  * engine's own (`facepay-engine`, a daemon), sometimes the caller's inside the native call. That
  * thread must never be held up by app code (SPEC T1.1: the engine answers every call within its
- * deadline), so what runs here only enqueues: a continuation is resumed on its own dispatcher (the
+ * deadline), so what runs here only enqueues: an answer the caller still spins for is stored for
+ * it ([Answer]: no wake-up at all), a suspended continuation is resumed on its own dispatcher (the
  * one wake-up of the call), a future's waiting `get()` is unparked, and anything that could run
  * app code in place goes to [Completions]. [cancel] stops the flow (SPEC T7.7) — at once if the id
  * is known, else when it arrives — so a cancelled coroutine or future never leaves a flow running
@@ -61,29 +62,90 @@ internal class NativeCompletion(
     }
 
     companion object {
-        /** Resumes [cont] with the raw JSON (the coroutine parses it, off the engine's thread). */
-        fun forContinuation(cont: CancellableContinuation<String>, stopFlow: (Long) -> Unit): NativeCompletion {
-            val c = NativeCompletion(stopFlow) { r ->
-                if (Completions.resumeEnqueues(cont.context)) {
-                    cont.resumeWith(r)
-                } else {
-                    Completions.executor.execute { cont.resumeWith(r) }
-                }
-            }
-            cont.invokeOnCancellation { c.cancel() }
-            return c
-        }
-
         fun <T> forFuture(stopFlow: (Long) -> Unit, parse: (String) -> T): Pair<NativeCompletion, FacePayFuture<T>> {
             val f = FacePayFuture(parse)
             val c = NativeCompletion(stopFlow) { r -> f.answered(r) }
             f.onCancel = { c.cancel() }
             return Pair(c, f)
         }
+    }
+}
 
-        private fun <T> CancellableContinuation<T>.resumeWith(r: Result<T>) {
-            r.fold({ resume(it) }, { resumeWithException(it) })
+/**
+ * Whether the caller of one operation spins for its answer before suspending (issue 13: the
+ * `suspend` path within 50 µs of Rust alone). A dispatcher wake-up costs tens of microseconds on
+ * a virtual CPU, while the engine answers a quick operation (a preview change, a gate command, a
+ * simulated pay flow) within tens of microseconds; the blocking natives and [FacePayFuture.get]
+ * spin for the same reason. The spin is bounded by [SPIN_NANOS] and happens only while this operation's
+ * last answer came within [SLOW_NANOS], so an operation that takes seconds on a terminal (a
+ * recognition, a pay flow) costs at most one spin, once, and never holds up the caller's thread
+ * after that. The bound is looser than the spin: an answer that just misses the spin when the
+ * caller sleeps (a sleeping caller leaves the engine a colder CPU) would otherwise stop the
+ * spinning that made it quick.
+ */
+internal class SpinGate {
+    @Volatile private var fast = true
+
+    /** Spins for [answer] if the operation is quick; null if no answer came within the spin. */
+    fun spin(answer: Answer): Result<String>? {
+        if (!fast) return answer.take()
+        val until = System.nanoTime() + SPIN_NANOS
+        while (true) {
+            answer.take()?.let { return it }
+            if (System.nanoTime() - until >= 0) return null
         }
+    }
+
+    /** Records how long the engine took to answer, spun for or not. */
+    fun answeredIn(nanos: Long) {
+        val quick = nanos <= SLOW_NANOS
+        if (fast != quick) fast = quick
+    }
+
+    companion object {
+        /**
+         * 100 µs: twice the blocking natives' spin (`facepay::terminal::blocking::SPIN`), since
+         * resuming a suspended coroutine costs more than unparking a thread — the engine's thread
+         * pays for the unpark (about 20 µs measured on a virtual CPU), then the dispatcher's
+         * thread wakes and runs the continuation (30 to 50 µs more, `scripts/bench-jni`).
+         */
+        const val SPIN_NANOS = 100_000L
+
+        /** An answer slower than this (10 spins) stops the spinning until one comes quicker. */
+        const val SLOW_NANOS = 10 * SPIN_NANOS
+    }
+}
+
+/**
+ * The answer of one `suspend` call: taken by the caller on its own thread if it comes while the
+ * caller spins ([SpinGate]) — no suspension, no dispatcher wake-up — or else it resumes the
+ * suspended coroutine. Completed on the thread that finished the call (usually the engine's): a
+ * continuation is resumed in place only when that merely enqueues it on its dispatcher
+ * ([Completions.resumeEnqueues]), never running the app's code on the engine's thread.
+ */
+internal class Answer(private val gate: SpinGate) {
+    private class Done(val r: Result<String>)
+
+    /** null: not answered yet; [Done]: answered; a continuation: the caller suspended. */
+    private val state = AtomicReference<Any?>(null)
+    private val started = System.nanoTime()
+
+    fun answered(r: Result<String>) {
+        gate.answeredIn(System.nanoTime() - started)
+        @Suppress("UNCHECKED_CAST")
+        val cont = state.getAndSet(Done(r)) as? CancellableContinuation<String> ?: return
+        if (Completions.resumeEnqueues(cont.context)) {
+            cont.resumeWith(r)
+        } else {
+            Completions.executor.execute { cont.resumeWith(r) }
+        }
+    }
+
+    fun take(): Result<String>? = (state.get() as? Done)?.r
+
+    /** In `suspendCancellableCoroutine`: parks [cont] here, or resumes it at once if answered. */
+    fun suspendOn(cont: CancellableContinuation<String>) {
+        if (!state.compareAndSet(null, cont)) cont.resumeWith(take()!!)
     }
 }
 
@@ -124,10 +186,12 @@ internal object Completions {
  * A `CompletableFuture` of a facepay operation: [cancel] also stops the flow it belongs to
  * (T7.7), like cancelling the coroutine of the `suspend` variant. A thread waiting in [get] or
  * [join] is woken straight from the engine's thread the moment the answer arrives (and parses it
- * itself); the future as a `CompletionStage` completes on facepay's `facepay-completions` thread,
- * never on the engine's: dependent stages added with `thenApply` & co. run there (or on the
- * thread that added them, once complete), so a slow stage delays other futures' stages — use the
- * `…Async(fn, executor)` forms for slow work — but never the engine, its events or a `get()`.
+ * itself); the future as a `CompletionStage` completes on the thread waiting in `get()` or
+ * `join()` if one is, else on facepay's `facepay-completions` thread, never on the engine's:
+ * dependent stages added with `thenApply` & co. run there (or on the thread that added them, once
+ * complete), so a slow stage delays that waiter or other futures' stages — use the
+ * `…Async(fn, executor)` forms for slow work — but never the engine, its events or another
+ * future's `get()`.
  */
 class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : CompletableFuture<T>() {
     @Volatile internal var onCancel: (() -> Unit)? = null
@@ -135,10 +199,18 @@ class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : 
     /** The raw answer, completed on the engine's thread; only [get] and [join] wait on it. */
     private val answer = CompletableFuture<String>()
 
-    /** On the thread that finished the call: wakes waiters, hands the stage completion off. */
+    /** Threads in [get] or [join] now: one of them completes this future itself. */
+    private val waiters = AtomicInteger()
+
+    /**
+     * On the thread that finished the call: wakes waiters and, if none waits (they complete this
+     * future themselves on their way out), hands the stage completion to `facepay-completions`.
+     * A waiter leaves only after it counted itself out and looked at [answer] again, so one of
+     * the two always completes this future.
+     */
     internal fun answered(r: Result<String>) {
         r.fold({ answer.complete(it) }, { answer.completeExceptionally(it) })
-        if (!isDone) Completions.executor.execute { publish() }
+        if (!isDone && waiters.get() == 0) Completions.executor.execute { publish() }
     }
 
     /** Completes this future from [answer] (once it has one) on the calling thread. */
@@ -166,18 +238,21 @@ class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : 
      */
     private inline fun awaitAnswer(wait: () -> Unit) {
         if (isDone) return
-        if (!answer.isDone) {
-            val until = System.nanoTime() + SPIN_NANOS
-            while (!answer.isDone && System.nanoTime() < until) {
-                // a volatile read per turn; Thread.onSpinWait needs API 33
-            }
-        }
+        waiters.incrementAndGet()
         try {
+            if (!answer.isDone) {
+                val until = System.nanoTime() + SPIN_NANOS
+                while (!answer.isDone && System.nanoTime() < until) {
+                    // a volatile read per turn; Thread.onSpinWait needs API 33
+                }
+            }
             wait()
         } catch (e: ExecutionException) {
             // publish() completes this future with the cause
         } catch (e: CompletionException) {
         } catch (e: CancellationException) {
+        } finally {
+            waiters.decrementAndGet()
         }
         publish()
     }

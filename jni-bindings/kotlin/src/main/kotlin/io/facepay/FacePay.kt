@@ -12,6 +12,8 @@ import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -27,7 +29,8 @@ import kotlinx.coroutines.suspendCancellableCoroutine
  * `Application#onCreate` with the application context and an explicit driver. It starts
  * initialising in the background at once (T2.3) and keeps the service for the life of the app
  * (T2.2). Kotlin calls the `suspend` functions — they wait on a completion from Rust, never on a
- * blocked thread, and cancelling the coroutine of a flow stops the flow (T7.7) — and collects
+ * blocked thread (a quick answer is spun for, at most 100 µs: [SpinGate]), and cancelling the
+ * coroutine of a flow stops the flow (T7.7) — and collects
  * [events] and [health], both pushed by the engine. Java calls the `…Future` variants (a
  * [FacePayFuture]; `cancel` stops the flow too) and [addEventListener]. The `…Blocking` variants
  * block the calling thread: never call them on the main thread (such calls are counted and logged). [close] is idempotent, waits for calls in
@@ -44,7 +47,8 @@ class FacePay private constructor(
     private val listenerScope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
     /**
-     * The engine's events, as they happen (T1.4, T4.3, T3, T7, T8), from the engine's first: a new
+     * The engine's events, as they happen (T1.4, T4.3, T3, T7, T8; under a burst — flow after
+     * flow — they come in batches, at most 1 ms late), from the engine's first: a new
      * collector first gets the last [EVENT_REPLAY] (so one started right after [init] still sees
      * the start-up: state changes, the restart plan). Overflow policy: beyond those the buffer
      * holds [EVENT_BUFFER] events; a collector that falls further behind loses the oldest ones
@@ -109,14 +113,38 @@ class FacePay private constructor(
 
     private val stop: (Long) -> Unit = { stopFlowQuietly(it) }
 
-    private suspend fun <T> await(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): T {
-        val json = suspendCancellableCoroutine { cont ->
-            val c = NativeCompletion.forContinuation(cont, stop)
-            call { start(it, c) }
-        }
+    /**
+     * Starts the operation and takes its answer: spun for on this thread when it is quick
+     * ([SpinGate]), else the coroutine suspends until the engine's thread resumes it. A coroutine
+     * cancelled before the call starts nothing; cancelled while suspended, it stops the flow (T7.7).
+     */
+    private suspend fun <T> await(gate: SpinGate, parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): T {
+        currentCoroutineContext().ensureActive()
+        val answer = Answer(gate)
+        val c = NativeCompletion(stop, answer::answered)
+        call { start(it, c) }
+        val r = gate.spin(answer) ?: return parse(
+            suspendCancellableCoroutine { cont ->
+                cont.invokeOnCancellation { c.cancel() }
+                answer.suspendOn(cont)
+            },
+        )
         // Parsed here, in the coroutine, not on the engine's thread that completed it.
-        return parse(json)
+        return parse(r.getOrThrow())
     }
+
+    // One per operation: whether its answer is quick enough to spin for (see SpinGate).
+    private val initSpin = SpinGate()
+    private val startFlowSpin = SpinGate()
+    private val recognitionSpin = SpinGate()
+    private val extVerifySpin = SpinGate()
+    private val finishSpin = SpinGate()
+    private val credentialSpin = SpinGate()
+    private val stopSpin = SpinGate()
+    private val paySpin = SpinGate()
+    private val gateSpin = SpinGate()
+    private val surfaceSpin = SpinGate()
+    private val releaseSpin = SpinGate()
 
     private fun <T> future(parse: (String) -> T, start: (Long, NativeCompletion) -> Unit): FacePayFuture<T> {
         // A bad argument or a closed SDK throws here, at once (as the suspend variant does).
@@ -129,25 +157,25 @@ class FacePay private constructor(
     fun refreshHealth(): Health = call { Health.parse(Native.Engine_health(it)) }
 
     // Kotlin coroutines: no thread is blocked; cancelling a flow's coroutine stops the flow (T7.7).
-    suspend fun awaitReady() = await(::unit) { h, c -> Native.Engine_initAsync(h, c) }
+    suspend fun awaitReady() = await(initSpin, ::unit) { h, c -> Native.Engine_initAsync(h, c) }
     suspend fun startFlow(amountFen: Long, outTradeNo: String? = null): Long =
-        await(String::toLong) { h, c -> Native.Engine_startFlowAsync(h, amountFen, outTradeNo, c) }
+        await(startFlowSpin, String::toLong) { h, c -> Native.Engine_startFlowAsync(h, amountFen, outTradeNo, c) }
     suspend fun waitRecognition(flowId: Long): Recognition =
-        await(Recognition::parse) { h, c -> c.flowStarted(flowId); Native.Engine_waitRecognitionAsync(h, flowId, c) }
-    suspend fun extVerify(flowId: Long, phone: String) = await(::unit) { h, c -> Native.Engine_extVerifyAsync(h, flowId, phone, c) }
-    suspend fun finish(flowId: Long): String = await(::userId) { h, c -> Native.Engine_finishAsync(h, flowId, c) }
-    suspend fun credential(flowId: Long): String = await(::key) { h, c -> Native.Engine_credentialAsync(h, flowId, c) }
-    suspend fun stop(flowId: Long) = await(::unit) { h, c -> Native.Engine_stopAsync(h, flowId, c) }
+        await(recognitionSpin, Recognition::parse) { h, c -> c.flowStarted(flowId); Native.Engine_waitRecognitionAsync(h, flowId, c) }
+    suspend fun extVerify(flowId: Long, phone: String) = await(extVerifySpin, ::unit) { h, c -> Native.Engine_extVerifyAsync(h, flowId, phone, c) }
+    suspend fun finish(flowId: Long): String = await(finishSpin, ::userId) { h, c -> Native.Engine_finishAsync(h, flowId, c) }
+    suspend fun credential(flowId: Long): String = await(credentialSpin, ::key) { h, c -> Native.Engine_credentialAsync(h, flowId, c) }
+    suspend fun stop(flowId: Long) = await(stopSpin, ::unit) { h, c -> Native.Engine_stopAsync(h, flowId, c) }
     /** A whole payment (T7 order). Cancel the coroutine to stop it: the flow ends `Cancelled`. */
     suspend fun pay(amountFen: Long, outTradeNo: String? = null, extVerifyPhone: String? = null): Paid =
-        await(Paid::parse) { h, c -> Native.Engine_payAsync(h, amountFen, outTradeNo, extVerifyPhone, c) }
-    suspend fun startGate() = await(::unit) { h, c -> Native.Engine_startGateAsync(h, c) }
-    suspend fun stopGate() = await(::unit) { h, c -> Native.Engine_stopGateAsync(h, c) }
+        await(paySpin, Paid::parse) { h, c -> Native.Engine_payAsync(h, amountFen, outTradeNo, extVerifyPhone, c) }
+    suspend fun startGate() = await(gateSpin, ::unit) { h, c -> Native.Engine_startGateAsync(h, c) }
+    suspend fun stopGate() = await(gateSpin, ::unit) { h, c -> Native.Engine_stopGateAsync(h, c) }
     suspend fun surfaceChanged(surfaceId: Long, width: Int, height: Int) =
-        await(::unit) { h, c -> Native.Engine_surfaceChangedAsync(h, surfaceId, width, height, c) }
-    suspend fun surfaceDestroyed() = await(::unit) { h, c -> Native.Engine_surfaceDestroyedAsync(h, c) }
+        await(surfaceSpin, ::unit) { h, c -> Native.Engine_surfaceChangedAsync(h, surfaceId, width, height, c) }
+    suspend fun surfaceDestroyed() = await(surfaceSpin, ::unit) { h, c -> Native.Engine_surfaceDestroyedAsync(h, c) }
     /** T2.2: last resort only; nothing reconnects until [init] runs again. */
-    suspend fun release() = await(::unit) { h, c -> Native.Engine_releaseAsync(h, c) }
+    suspend fun release() = await(releaseSpin, ::unit) { h, c -> Native.Engine_releaseAsync(h, c) }
 
     // Java futures: the same operations; `cancel(true)` on a flow's future stops the flow (T7.7).
     fun initFuture(): CompletableFuture<Unit> = future(::unit) { h, c -> Native.Engine_initAsync(h, c) }

@@ -115,4 +115,29 @@ class CompletionThreadsTest {
         assertFalse(waiter.isAlive)
         assertTrue("get() threw ${got.get()}", got.get() is java.util.concurrent.CancellationException)
     }
+
+    @Test fun a_thread_waiting_in_get_completes_the_future_itself_and_no_answer_is_lost() {
+        val d = ScriptedDriver().apply { holdRecognition.set(true) }
+        val f = open(d, "threads-waiter")
+        repeat(3) { round ->
+            d.verifyStarted = CountDownLatch(1)
+            val flow = f.startFlowBlocking(100)
+            assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
+            val wait = f.waitRecognitionFuture(flow)
+            val stageThread = AtomicReference<String>()
+            val staged = wait.handle { _, e -> stageThread.set(Thread.currentThread().name); e }
+            val got = AtomicReference<Any?>()
+            val waiter = Thread({ got.set(runCatching { wait.get() }.exceptionOrNull() ?: "value") }, "app-waiter-$round")
+            waiter.start()
+            Waits.until("the waiter waits") { waiter.state == Thread.State.WAITING }
+            f.stopBlocking(flow) // the engine answers the wait (cancelled) while get() waits
+            waiter.join(60_000)
+            assertFalse(waiter.isAlive)
+            assertTrue("get() threw ${got.get()}", got.get() is java.util.concurrent.ExecutionException)
+            staged.get(60, TimeUnit.SECONDS)
+            // The waiter completed the future on its way out: its stage ran there, not on a
+            // hand-off to facepay-completions (one thread fewer woken per answered get()).
+            assertEquals("app-waiter-$round", stageThread.get().substringBefore(" @"))
+        }
+    }
 }

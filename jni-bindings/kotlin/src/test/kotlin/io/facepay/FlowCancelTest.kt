@@ -1,11 +1,14 @@
 package io.facepay
 
+import java.util.concurrent.CancellationException
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicReference
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -87,5 +90,27 @@ class FlowCancelTest {
         val e = runCatching { f.credential(flow) }.exceptionOrNull()
         assertTrue("T7.5: no credential after a stop: $e", e is FacePayException)
         assertEquals(0, d.credentialCalls.get())
+    }
+
+    @Test fun a_coroutine_cancelled_before_it_pays_starts_no_flow() = runBlocking {
+        val d = ScriptedDriver()
+        val f = open(d, "cancel-before")
+        val before = f.refreshHealth().flows.values.sum()
+        val thrown = AtomicReference<Throwable?>()
+        launch(start = CoroutineStart.UNDISPATCHED) {
+            coroutineContext.job.cancel() // cancelled but still running: its next call sees it
+            thrown.set(runCatching { f.pay(100, null, "1234") }.exceptionOrNull())
+        }.join()
+        assertTrue("pay threw ${thrown.get()}", thrown.get() is CancellationException)
+        // The next flow runs at once, and it is the only flow the engine counted: the cancelled
+        // coroutine's pay started none (not one that was then stopped).
+        assertTrue(f.pay(100, null, "1234").idempotencyKey.isNotEmpty())
+        // (A flow is counted as it ends, just after its payment is queued. A flow started and
+        // stopped by the cancelled call would have ended, and been counted, before this one began.)
+        Waits.until("the paid flow is counted") { f.refreshHealth().flows.values.sum() >= before + 1 }
+        val flows = f.refreshHealth().flows
+        assertEquals("no flow was cancelled: $flows", null, flows["cancelled"])
+        assertEquals(before + 1, flows.values.sum())
+        assertEquals(1, d.credentialCalls.get())
     }
 }
