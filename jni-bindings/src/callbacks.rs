@@ -78,8 +78,8 @@ impl Callbacks {
             .name("facepay-callbacks".into())
             .spawn(move || {
                 let r = vm.attach_current_thread(|_env| -> jni::errors::Result<()> {
-                    rt.spawn(pump(term, events, sink));
-                    let _ = rt.block_on(stop_rx);
+                    // Until `stop`: then the pump pushes what the engine sent last and ends.
+                    rt.block_on(pump(term, events, sink, stop_rx));
                     // Tasks still pending (none after the engine's shutdown answered them
                     // all) drop their global references here, on the attached thread.
                     drop(rt);
@@ -93,7 +93,8 @@ impl Callbacks {
         Ok(Callbacks { stop: Mutex::new(Some(stop_tx)), thread: Mutex::new(Some(thread)) })
     }
 
-    /// Ends the thread once every task has completed (the engine has shut down by then).
+    /// Ends the thread once the pump has pushed every event still queued and the last health
+    /// (the engine has shut down by then: nothing new comes).
     pub fn stop(&self) {
         if let Some(tx) = self.stop.lock().take() {
             let _ = tx.send(());
@@ -203,7 +204,25 @@ const HEALTH_COALESCE: std::time::Duration = std::time::Duration::from_millis(20
 /// holds 1024 events: far more than arrive in one interval.
 const EVENT_BATCH: std::time::Duration = std::time::Duration::from_millis(1);
 
-async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal::health::EngineEvent>, sink: Counted) {
+/// Pushes every event queued now, without waiting for more.
+fn drain(events: &mut broadcast::Receiver<facepay::terminal::health::EngineEvent>, sink: &Counted) {
+    loop {
+        match events.try_recv() {
+            Ok(ev) => push(sink, |c| c.sink_on_event, &schema::event_json(&ev)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                push(sink, |c| c.sink_on_event, &schema::events_lost_json(n));
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+async fn pump(
+    term: Terminal,
+    mut events: broadcast::Receiver<facepay::terminal::health::EngineEvent>,
+    sink: Counted,
+    mut stop: oneshot::Receiver<()>,
+) {
     let notify = term.health_notify();
     let mut last: Option<Health> = None;
     let push_health = |last: &mut Option<Health>| {
@@ -243,16 +262,14 @@ async fn pump(term: Terminal, mut events: broadcast::Receiver<facepay::terminal:
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
                 // Whatever else is queued now goes at once; what comes later, after EVENT_BATCH.
-                loop {
-                    match events.try_recv() {
-                        Ok(ev) => push(&sink, |c| c.sink_on_event, &schema::event_json(&ev)),
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                            push(&sink, |c| c.sink_on_event, &schema::events_lost_json(n));
-                        }
-                        Err(_) => break,
-                    }
-                }
+                drain(&mut events, &sink);
                 quiet_until = Some(tokio::time::Instant::now() + EVENT_BATCH);
+            }
+            // `Engine_close` stops the pump after the engine's shutdown: the engine's last
+            // events (sent within EVENT_BATCH of the previous push, maybe) still go out.
+            _ = &mut stop => {
+                drain(&mut events, &sink);
+                break;
             }
             _ = wait_quiet, if quiet_until.is_some() => {
                 quiet_until = None;

@@ -60,7 +60,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
         let json = req_string(env, &config, "config")?;
         let cfg = TerminalConfig::from_json(&json)?;
         // Its pushes go through cached method ids of EventSink: only one may be called.
-        if sink.is_null() || !crate::callbacks::check_instance(env, &sink, &crate::cache::get()?.sink)? {
+        if !crate::callbacks::check_instance(env, &sink, &crate::cache::get()?.sink)? {
             return Err(illegal_arg("sink must be an io.facepay.EventSink"));
         }
         let service: Arc<dyn FaceService> = match (sim, driver) {

@@ -76,19 +76,23 @@ internal class NativeCompletion(
  * `suspend` path within 50 µs of Rust alone). A dispatcher wake-up costs tens of microseconds on
  * a virtual CPU, while the engine answers a quick operation (a preview change, a gate command, a
  * simulated pay flow) within tens of microseconds; the blocking natives and [FacePayFuture.get]
- * spin for the same reason. The spin is bounded by [SPIN_NANOS] and happens only while this operation's
- * last answer came within [SLOW_NANOS], so an operation that takes seconds on a terminal (a
- * recognition, a pay flow) costs at most one spin, once, and never holds up the caller's thread
- * after that. The bound is looser than the spin: an answer that just misses the spin when the
- * caller sleeps (a sleeping caller leaves the engine a colder CPU) would otherwise stop the
- * spinning that made it quick.
+ * spin for the same reason. The spin is bounded by [SPIN_NANOS], never happens on a single CPU
+ * (the spinning caller would only keep the engine from answering), and stops for an operation
+ * whose answers miss it: at once after one slower than [SLOW_NANOS] (a recognition, a pay flow
+ * at a real terminal: seconds), or after [MISSES] in a row slower than the spin (an operation
+ * that takes a few hundred microseconds would otherwise spin and then suspend on every call). A
+ * successful answer within the spin starts it again; a failure (a refusal comes quickly) does
+ * not. The cost, on whatever thread calls — the main thread too — is at most [SPIN_NANOS] of CPU
+ * per call of an operation that has lately been quick, far under a frame; a coroutine cancelled
+ * during the spin sees its cancellation when the spin ends (and keeps an answer that came in it).
  */
 internal class SpinGate {
-    @Volatile private var fast = true
+    /** Answers in a row that missed the spin; [MISSES] (or more) stops the spinning. */
+    @Volatile private var misses = 0
 
     /** Spins for [answer] if the operation is quick; null if no answer came within the spin. */
     fun spin(answer: Answer): Result<String>? {
-        if (!fast) return answer.take()
+        if (!MULTI_CORE || misses >= MISSES) return answer.take()
         val until = System.nanoTime() + SPIN_NANOS
         while (true) {
             answer.take()?.let { return it }
@@ -96,10 +100,15 @@ internal class SpinGate {
         }
     }
 
-    /** Records how long the engine took to answer, spun for or not. */
-    fun answeredIn(nanos: Long) {
-        val quick = nanos <= SLOW_NANOS
-        if (fast != quick) fast = quick
+    /** Records how long the engine took to answer (spun for or not) and whether it succeeded. */
+    fun answered(nanos: Long, ok: Boolean) {
+        val m = when {
+            nanos > SLOW_NANOS -> MISSES
+            !ok -> return
+            nanos <= SPIN_NANOS -> 0
+            else -> minOf(misses + 1, MISSES)
+        }
+        if (misses != m) misses = m
     }
 
     companion object {
@@ -111,8 +120,13 @@ internal class SpinGate {
          */
         const val SPIN_NANOS = 100_000L
 
-        /** An answer slower than this (10 spins) stops the spinning until one comes quicker. */
+        /** An answer slower than this (10 spins) stops the spinning at once. */
         const val SLOW_NANOS = 10 * SPIN_NANOS
+
+        /** Answers in a row slower than the spin that stop the spinning. */
+        const val MISSES = 4
+
+        private val MULTI_CORE = Runtime.getRuntime().availableProcessors() > 1
     }
 }
 
@@ -131,7 +145,7 @@ internal class Answer(private val gate: SpinGate) {
     private val started = System.nanoTime()
 
     fun answered(r: Result<String>) {
-        gate.answeredIn(System.nanoTime() - started)
+        gate.answered(System.nanoTime() - started, r.isSuccess)
         @Suppress("UNCHECKED_CAST")
         val cont = state.getAndSet(Done(r)) as? CancellableContinuation<String> ?: return
         if (Completions.resumeEnqueues(cont.context)) {
@@ -252,9 +266,11 @@ class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : 
         } catch (e: CompletionException) {
         } catch (e: CancellationException) {
         } finally {
+            // Also when the wait times out or is interrupted: an answer that came meanwhile saw
+            // this thread counted and handed nothing off, so this thread completes the future.
             waiters.decrementAndGet()
+            publish()
         }
-        publish()
     }
 
     override fun get(): T {

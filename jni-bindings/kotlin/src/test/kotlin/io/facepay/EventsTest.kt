@@ -112,4 +112,19 @@ class EventsTest {
         Waits.until("the second payment is final") { f.refreshHealth().paymentsFinal.values.sum() >= 2 }
         assertEquals("no event after the listener was closed", n, got.size)
     }
+
+    @Test fun the_events_of_the_last_flow_before_close_still_reach_kotlin() {
+        val f = FacePay.initHost(Configs.sim("events-close"), SimulatedFaceDriver(3)).also { fp = it }
+        Ready.await(f)
+        // The first flow's events are pushed at once; the second's come within the pump's batch
+        // interval after them, so they may still be queued in Rust when close() runs right away:
+        // the pump pushes what is queued before it ends.
+        f.payBlocking(100)
+        val last = f.payBlocking(100)
+        f.close()
+        val seen = f.events.replayCache
+        assertTrue("FlowEnded of the last flow in $seen", seen.any { it is FacePayEvent.FlowEnded && it.flowId == last.flowId })
+        assertTrue("PaymentQueued of the last flow", seen.any { it is FacePayEvent.PaymentQueued && it.flowId == last.flowId })
+        assertEquals("each event once", seen.map { it.seq }.distinct().size, seen.size)
+    }
 }

@@ -11,6 +11,7 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
+import org.junit.Assume.assumeTrue
 import org.junit.Test
 
 /**
@@ -46,23 +47,41 @@ class SpinGateTest {
         assertTrue("the failure itself: $e", e is FacePayException && e.code == FacePayException.FLOW_CANCELLED)
     }
 
-    @Test fun a_slow_answer_stops_the_spinning_and_a_quick_one_starts_it_again() {
-        val gate = SpinGate()
-        gate.answeredIn(SpinGate.SLOW_NANOS + 1)
-        // Closed: the caller looks once and suspends; an answer already there is still taken.
-        val pending = Answer(gate)
+    /** Whether [gate] spins now: it does if a call with no answer lasts the whole spin. */
+    private fun spins(gate: SpinGate): Boolean {
         val t0 = System.nanoTime()
-        assertNull(gate.spin(pending))
-        val looked = System.nanoTime() - t0
+        assertNull(gate.spin(Answer(gate)))
+        return System.nanoTime() - t0 >= SpinGate.SPIN_NANOS
+    }
+
+    @Test fun a_slow_answer_stops_the_spinning_and_a_quick_success_starts_it_again() {
+        assumeTrue("a single CPU never spins", Runtime.getRuntime().availableProcessors() > 1)
+        val gate = SpinGate()
+        assertTrue(spins(gate))
+        gate.answered(SpinGate.SLOW_NANOS + 1, ok = true) // a recognition: seconds
+        assertFalse(spins(gate))
+        // Closed, an answer already there is still taken.
         val there = Answer(gate).also { it.answered(Result.success("x")) }
         assertEquals("x", gate.spin(there)?.getOrThrow())
-        // `there` answered at once: quick, so the next call spins again (it waits out the spin).
-        val next = Answer(gate)
-        val t1 = System.nanoTime()
-        assertNull(gate.spin(next))
-        val spun = System.nanoTime() - t1
-        println("closed gate: looked for %.1f us; open gate: spun for %.1f us".format(looked / 1e3, spun / 1e3))
-        assertTrue("an open gate spins for the whole budget", spun >= SpinGate.SPIN_NANOS)
+        // `there` succeeded at once: the operation is quick again.
+        assertTrue(spins(gate))
+    }
+
+    @Test fun answers_that_keep_missing_the_spin_stop_it_and_a_quick_refusal_does_not_start_it() {
+        assumeTrue("a single CPU never spins", Runtime.getRuntime().availableProcessors() > 1)
+        val gate = SpinGate()
+        val missed = SpinGate.SPIN_NANOS * 3 // a few hundred µs: spinning would only add to it
+        repeat(SpinGate.MISSES - 1) { gate.answered(missed, ok = true) }
+        assertTrue("MISSES - 1 misses do not stop it yet", spins(gate))
+        gate.answered(missed, ok = true)
+        assertFalse(spins(gate))
+        gate.answered(1_000, ok = false) // FLOW_BUSY comes back at once: says nothing of a pay
+        assertFalse(spins(gate))
+        gate.answered(1_000, ok = true)
+        assertTrue(spins(gate))
+        // One miss after a quick answer is not enough to stop it.
+        gate.answered(missed, ok = true)
+        assertTrue(spins(gate))
     }
 
     @Test fun on_dispatchers_default_the_answer_resumes_on_the_dispatcher() = runBlocking(Dispatchers.Default) {
