@@ -247,8 +247,8 @@ class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : 
 
     /**
      * Waits for the answer (not for the completions thread), then completes from it. Spins for up
-     * to [SPIN_NANOS] first, as the blocking natives do: the engine usually answers within
-     * microseconds, and a parked thread's wake-up costs tens of them on a virtual CPU.
+     * to [SPIN_NANOS] first, as the blocking natives do: the engine often answers within tens of
+     * microseconds, and a parked thread's wake-up costs as much again on a virtual CPU.
      */
     private inline fun awaitAnswer(wait: () -> Unit) {
         if (isDone) return
@@ -303,8 +303,13 @@ class FacePayFuture<T> internal constructor(private val parse: (String) -> T) : 
     }
 
     private companion object {
-        /** The blocking natives' spin (`facepay::terminal::blocking::SPIN`): 50 µs. */
-        const val SPIN_NANOS = 50_000L
+        /**
+         * The `suspend` calls' spin ([SpinGate.SPIN_NANOS], 100 µs) rather than the blocking
+         * natives' 50 µs: a future's answer comes the same way as a coroutine's (the flow runs on
+         * the engine's thread, which then pays for the unpark), and a thread in `get()` is
+         * blocked anyway, so spinning longer costs only CPU.
+         */
+        const val SPIN_NANOS = SpinGate.SPIN_NANOS
     }
 }
 
