@@ -13,7 +13,7 @@
 use std::sync::atomic::Ordering;
 
 use jni::ids::JMethodID;
-use jni::objects::{JClass, JObject};
+use jni::objects::JObject;
 use jni::refs::Global;
 use jni::signature::{Primitive, ReturnType};
 use jni::sys::jvalue;
@@ -139,19 +139,9 @@ unsafe fn call_void(env: &mut Env<'_>, obj: &Counted, method: JMethodID, args: &
     Ok(())
 }
 
-/// Whether `obj` is an instance of `class` (checked once, when a callback target is wrapped, so
-/// that every later call through a cached method id is sound).
-pub fn check_instance(
-    env: &mut Env<'_>,
-    obj: &JObject<'_>,
-    class: &Global<JClass<'static>>,
-) -> jni::errors::Result<bool> {
-    env.is_instance_of(obj, class)
-}
-
 /// `completion.done(code, payload)`: code 0 and the result's JSON, or the error's stable
 /// code and message (no personal data: the core's messages carry none). `completion` is an
-/// `io.facepay.NativeCompletion` (checked in `async_natives::Completion::new`).
+/// `io.facepay.NativeCompletion` (the type the asynchronous natives declare).
 pub fn deliver(completion: &Counted, r: Completed) {
     let (code, payload) = match r {
         Ok(json) => (0, json),
@@ -174,8 +164,8 @@ pub fn flow_started(completion: &Counted, id: i64) {
     });
 }
 
-/// `sink.onEvent(json)` or `sink.onHealth(json)` on the `io.facepay.EventSink` (checked in
-/// `Engine_create`).
+/// `sink.onEvent(json)` or `sink.onHealth(json)` on the `io.facepay.EventSink` (the type
+/// `Engine_create` declares).
 fn push(sink: &Counted, method: fn(&crate::cache::Cache) -> JMethodID, json: &str) {
     with_env(|env| {
         let cache = crate::cache::get()?;

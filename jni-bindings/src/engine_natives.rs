@@ -59,10 +59,7 @@ pub extern "system" fn Java_io_facepay_Native_Engine_1create<'l>(
         }
         let json = req_string(env, &config, "config")?;
         let cfg = TerminalConfig::from_json(&json)?;
-        // Its pushes go through cached method ids of EventSink: only one may be called.
-        if !crate::callbacks::check_instance(env, &sink, &crate::cache::get()?.sink)? {
-            return Err(illegal_arg("sink must be an io.facepay.EventSink"));
-        }
+        // An EventSink (`Native.Engine_create` declares it so), as its cached method ids need.
         let service: Arc<dyn FaceService> = match (sim, driver) {
             // SAFETY: a live Sim_create handle (only a `simulator` build creates one).
             (s, 0) if s != 0 => unsafe { crate::sim_natives::service_from_handle(s)? },

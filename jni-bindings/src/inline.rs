@@ -118,6 +118,16 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 1);
     }
 
+    /// Sends `v` from a new thread named `name`, and waits for that thread to end.
+    fn answer_from(name: &str, tx: tokio::sync::oneshot::Sender<u8>, v: u8) {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || tx.send(v).expect("the task waits"))
+            .expect("thread")
+            .join()
+            .expect("joined");
+    }
+
     #[test]
     fn each_step_runs_on_the_thread_that_answered_it() {
         let (tx1, rx1) = tokio::sync::oneshot::channel::<u8>();
@@ -132,18 +142,8 @@ mod tests {
         });
         // Nothing ran yet beyond the first await.
         assert!(out_rx.try_recv().is_err());
-        std::thread::Builder::new()
-            .name("answers-1".into())
-            .spawn(move || tx1.send(1).expect("the task waits"))
-            .expect("thread")
-            .join()
-            .expect("joined");
-        std::thread::Builder::new()
-            .name("answers-2".into())
-            .spawn(move || tx2.send(2).expect("the task waits"))
-            .expect("thread")
-            .join()
-            .expect("joined");
+        answer_from("answers-1", tx1, 1);
+        answer_from("answers-2", tx2, 2);
         let (sum, first, second) = out_rx.recv().expect("the task completed");
         assert_eq!(sum, 3);
         assert_eq!(first.as_deref(), Some("answers-1"));

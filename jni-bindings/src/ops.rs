@@ -75,69 +75,87 @@ pub(crate) trait Op: Send + 'static {
     fn json(out: &Self::Out) -> String;
 }
 
-macro_rules! unit_op {
-    ($(#[$m:meta])* $name:ident, $method:ident) => {
+/// An operation that calls one `Terminal` method with its fields as the arguments; `$json` shapes
+/// its result. A unit struct when it takes none.
+macro_rules! op {
+    ($(#[$m:meta])* $name:ident => $method:ident -> (), $json:expr) => {
         $(#[$m])*
         pub(crate) struct $name;
 
         impl Op for $name {
             type Out = ();
-            async fn run(self, t: Terminal, _started: impl FnOnce(FlowId) + Send + 'static) -> Result<()> {
-        t.$method().await
-    }
-            fn json(_: &()) -> String {
-                "null".to_string()
+            async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<()> {
+                t.$method().await
+            }
+            fn json(out: &()) -> String {
+                $json(out)
+            }
+        }
+    };
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),+) => $method:ident -> $out:ty, $json:expr) => {
+        $(#[$m])*
+        pub(crate) struct $name($(pub(crate) $ty),+);
+
+        impl Op for $name {
+            type Out = $out;
+            async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<$out> {
+                let $name($($arg),+) = self;
+                t.$method($($arg),+).await
+            }
+            fn json(out: &$out) -> String {
+                $json(out)
             }
         }
     };
 }
 
-unit_op!(
-    /// T2.1: idempotent; answers once the service is ready (T4.1).
-    Init, init
-);
-unit_op!(StartGate, start_gate);
-unit_op!(StopGate, stop_gate);
-unit_op!(SurfaceDestroyed, surface_destroyed);
-unit_op!(
-    /// T2.2: the documented last resort.
-    Release, release
-);
+/// What a `void` operation completes with.
+fn null(_: &()) -> String {
+    "null".to_string()
+}
 
-/// Starts a flow; the result is its id.
-pub(crate) struct StartFlow(PayRequest);
+op!(
+    /// T2.1: idempotent; answers once the service is ready (T4.1).
+    Init => init -> (), null
+);
+op!(StartGate => start_gate -> (), null);
+op!(StopGate => stop_gate -> (), null);
+op!(SurfaceDestroyed => surface_destroyed -> (), null);
+op!(
+    /// T2.2: the documented last resort.
+    Release => release -> (), null
+);
+op!(
+    /// Starts a flow; the result is its id.
+    StartFlow(req: PayRequest) => start_flow -> FlowId, |f: &FlowId| f.0.to_string()
+);
+op!(
+    /// The recognition of a flow ([`recognition_json`]).
+    WaitRecognition(flow: FlowId) => wait_recognition -> Recognition, recognition_json
+);
+op!(
+    /// T7.6: the auxiliary verification's phone (or its tail), never logged.
+    ExtVerify(flow: FlowId, phone: Secret) => ext_verify -> (), null
+);
+op!(
+    /// The recognised user (only the id crosses).
+    Finish(flow: FlowId) => finish -> UserInfo, |u: &UserInfo| json!({ "user_id": u.user_id }).to_string()
+);
+op!(
+    /// The payment's idempotency key (the credential itself stays in Rust, T7.8).
+    Credential(flow: FlowId) => credential -> String, |k: &String| json!({ "idempotency_key": k }).to_string()
+);
+op!(Stop(flow: FlowId) => stop -> (), null);
+op!(
+    /// T6: the preview surface (registered by the Kotlin preview binder) has its size.
+    SurfaceChanged(surface: Surface) => surface_changed -> (), null
+);
 
 impl StartFlow {
     pub(crate) fn parse(env: &mut Env<'_>, amount_fen: jlong, out_trade_no: &JString<'_>) -> FfiResult<Self> {
         Ok(StartFlow(pay_request(env, amount_fen, out_trade_no)?))
     }
 }
-
-impl Op for StartFlow {
-    type Out = FlowId;
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<FlowId> {
-        t.start_flow(self.0).await
-    }
-    fn json(f: &FlowId) -> String {
-        f.0.to_string()
-    }
-}
-
-/// The recognition of a flow ([`recognition_json`]).
-pub(crate) struct WaitRecognition(pub(crate) FlowId);
-
-impl Op for WaitRecognition {
-    type Out = Recognition;
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<Recognition> {
-        t.wait_recognition(self.0).await
-    }
-    fn json(r: &Recognition) -> String {
-        recognition_json(r)
-    }
-}
-
-/// T7.6: the auxiliary verification's phone (or its tail), never logged.
-pub(crate) struct ExtVerify(FlowId, Secret);
 
 impl ExtVerify {
     pub(crate) fn parse(env: &mut Env<'_>, flow_id: jlong, phone: &JString<'_>) -> FfiResult<Self> {
@@ -146,73 +164,12 @@ impl ExtVerify {
     }
 }
 
-impl Op for ExtVerify {
-    type Out = ();
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<()> {
-        t.ext_verify(self.0, self.1).await
-    }
-    fn json(_: &()) -> String {
-        "null".to_string()
-    }
-}
-
-/// The recognised user (only the id crosses).
-pub(crate) struct Finish(pub(crate) FlowId);
-
-impl Op for Finish {
-    type Out = UserInfo;
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<UserInfo> {
-        t.finish(self.0).await
-    }
-    fn json(u: &UserInfo) -> String {
-        json!({ "user_id": u.user_id }).to_string()
-    }
-}
-
-/// The payment's idempotency key (the credential itself stays in Rust, T7.8).
-pub(crate) struct Credential(pub(crate) FlowId);
-
-impl Op for Credential {
-    type Out = String;
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<String> {
-        t.credential(self.0).await
-    }
-    fn json(k: &String) -> String {
-        json!({ "idempotency_key": k }).to_string()
-    }
-}
-
-pub(crate) struct Stop(pub(crate) FlowId);
-
-impl Op for Stop {
-    type Out = ();
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<()> {
-        t.stop(self.0).await
-    }
-    fn json(_: &()) -> String {
-        "null".to_string()
-    }
-}
-
-/// T6: the preview surface (registered by the Kotlin preview binder) has its size.
-pub(crate) struct SurfaceChanged(Surface);
-
 impl SurfaceChanged {
     pub(crate) fn parse(surface_id: jlong, width: jint, height: jint) -> FfiResult<Self> {
         if surface_id <= 0 || width <= 0 || height <= 0 {
             return Err(illegal_arg("surfaceId, width and height must be greater than 0 (T6.1)"));
         }
         Ok(SurfaceChanged(Surface { id: surface_id as u64, width: width as u32, height: height as u32 }))
-    }
-}
-
-impl Op for SurfaceChanged {
-    type Out = ();
-    async fn run(self, t: Terminal, _: impl FnOnce(FlowId) + Send + 'static) -> Result<()> {
-        t.surface_changed(self.0).await
-    }
-    fn json(_: &()) -> String {
-        "null".to_string()
     }
 }
 

@@ -207,7 +207,7 @@ impl SimBackend {
         })
     }
 
-    async fn do_submit(&self, req: PaymentRequest) -> std::result::Result<PaymentStatus, Refusal> {
+    async fn do_submit(&self, req: &PaymentRequest) -> std::result::Result<PaymentStatus, Refusal> {
         self.latency().await;
         let mut g = self.state.lock();
         if !g.online {
@@ -230,7 +230,7 @@ impl SimBackend {
             return Err(Refusal::new(400, CODE_ORG_MCH_MISMATCH));
         }
         let answer = if let Some(p) = g.by_key.get(&req.idempotency_key) {
-            if p.body != req {
+            if p.body != *req {
                 return Err(Refusal::new(409, CODE_IDEMPOTENCY_KEY_REUSED));
             }
             let st = PaymentStatus { payment_id: p.id.clone(), state: p.state };
@@ -250,7 +250,7 @@ impl SimBackend {
                 count_final(&mut g.stats, final_state);
             }
             g.key_of.insert(id.clone(), key.clone());
-            g.by_key.insert(key, Payment { id: id.clone(), body: req, polls_left: polls, final_state, state });
+            g.by_key.insert(key, Payment { id: id.clone(), body: req.clone(), polls_left: polls, final_state, state });
             PaymentStatus { payment_id: id, state }
         };
         if after {
@@ -294,7 +294,7 @@ impl AuthInfoSource for SimBackend {
 
 impl PaymentBackend for SimBackend {
     fn submit<'a>(&'a self, req: &'a PaymentRequest) -> BoxFut<'a, Result<PaymentStatus>> {
-        Box::pin(async move { self.do_submit(req.clone()).await.map_err(Refusal::into_error) })
+        Box::pin(async move { self.do_submit(req).await.map_err(Refusal::into_error) })
     }
     fn status(&self, payment_id: String) -> BoxFut<'_, Result<PaymentStatus>> {
         Box::pin(async move { self.do_status(payment_id).await.map_err(Refusal::into_error) })

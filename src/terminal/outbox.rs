@@ -31,7 +31,7 @@ use crate::terminal::config::Timing;
 mod store_jobs;
 mod worker;
 
-pub(crate) use store_jobs::Pending;
+use store_jobs::Pending;
 use store_jobs::StoreJobs;
 
 const SCHEMA: &str = "

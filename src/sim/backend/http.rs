@@ -27,7 +27,7 @@ async fn h_authinfo(State(b): State<Arc<SimBackend>>, Json(req): Json<AuthInfoRe
 }
 
 async fn h_submit(State(b): State<Arc<SimBackend>>, Json(req): Json<PaymentRequest>) -> Response {
-    b.do_submit(req).await.map(Json).into_response()
+    b.do_submit(&req).await.map(Json).into_response()
 }
 
 async fn h_status(State(b): State<Arc<SimBackend>>, Path(id): Path<String>) -> Response {

@@ -22,7 +22,7 @@ internal object Native {
     /** Parses and validates a configuration; throws `FacePayException(INVALID_CONFIG)` naming the field. */
     @JvmStatic external fun Config_validate(configJson: String)
 
-    @JvmStatic external fun Engine_create(configJson: String, simulatedBackend: Boolean, sim: Long, driver: Long, sink: Any): Long
+    @JvmStatic external fun Engine_create(configJson: String, simulatedBackend: Boolean, sim: Long, driver: Long, sink: EventSink): Long
     @JvmStatic external fun Engine_init(engine: Long)
     @JvmStatic external fun Engine_startFlow(engine: Long, amountFen: Long, outTradeNo: String?): Long
     @JvmStatic external fun Engine_waitRecognition(engine: Long, flow: Long): String

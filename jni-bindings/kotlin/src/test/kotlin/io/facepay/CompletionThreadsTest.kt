@@ -71,11 +71,26 @@ class CompletionThreadsTest {
         }
     }
 
+    /** Starts a flow whose recognition [d] holds, once its startVerify has reached the driver. */
+    private fun heldFlow(f: FacePay, d: ScriptedDriver): Long {
+        d.verifyStarted = CountDownLatch(1)
+        val flow = f.startFlowBlocking(100)
+        assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
+        return flow
+    }
+
+    /** A thread named [name] waiting in `wait.get()`; its outcome (an exception or "value") goes to the result. */
+    private fun waiterIn(wait: java.util.concurrent.CompletableFuture<*>, name: String): Pair<Thread, AtomicReference<Any?>> {
+        val got = AtomicReference<Any?>()
+        val waiter = Thread({ got.set(runCatching { wait.get() }.exceptionOrNull() ?: "value") }, name).apply { start() }
+        Waits.until("the waiter waits") { waiter.state == Thread.State.WAITING }
+        return Pair(waiter, got)
+    }
+
     @Test fun a_blocking_future_stage_runs_on_facepay_completions_and_stalls_neither_engine_nor_get() {
         val d = ScriptedDriver().apply { holdRecognition.set(true) }
         val f = open(d, "threads-future")
-        val flow = f.startFlowBlocking(100)
-        assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
+        val flow = heldFlow(f, d)
         // Pending for sure (the recognition is held), so the stage is registered before completion.
         val wait = f.waitRecognitionFuture(flow)
         val gate = CountDownLatch(1)
@@ -104,12 +119,8 @@ class CompletionThreadsTest {
     @Test fun a_future_completed_or_cancelled_by_its_user_wakes_a_waiting_get() {
         val d = ScriptedDriver().apply { holdRecognition.set(true) }
         val f = open(d, "threads-user-complete")
-        val flow = f.startFlowBlocking(100)
-        assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
-        val wait = f.waitRecognitionFuture(flow)
-        val got = AtomicReference<Any?>()
-        val waiter = Thread { got.set(runCatching { wait.get() }.exceptionOrNull() ?: "value") }.apply { start() }
-        Waits.until("the waiter waits") { waiter.state == Thread.State.WAITING }
+        val wait = f.waitRecognitionFuture(heldFlow(f, d))
+        val (waiter, got) = waiterIn(wait, "app-waiter")
         assertTrue(wait.cancel(true)) // T7.7: stops the flow too
         waiter.join(60_000)
         assertFalse(waiter.isAlive)
@@ -120,16 +131,11 @@ class CompletionThreadsTest {
         val d = ScriptedDriver().apply { holdRecognition.set(true) }
         val f = open(d, "threads-waiter")
         repeat(3) { round ->
-            d.verifyStarted = CountDownLatch(1)
-            val flow = f.startFlowBlocking(100)
-            assertTrue(d.verifyStarted.await(60, TimeUnit.SECONDS))
+            val flow = heldFlow(f, d)
             val wait = f.waitRecognitionFuture(flow)
             val stageThread = AtomicReference<String>()
             val staged = wait.handle { _, e -> stageThread.set(Thread.currentThread().name); e }
-            val got = AtomicReference<Any?>()
-            val waiter = Thread({ got.set(runCatching { wait.get() }.exceptionOrNull() ?: "value") }, "app-waiter-$round")
-            waiter.start()
-            Waits.until("the waiter waits") { waiter.state == Thread.State.WAITING }
+            val (waiter, got) = waiterIn(wait, "app-waiter-$round")
             f.stopBlocking(flow) // the engine answers the wait (cancelled) while get() waits
             waiter.join(60_000)
             assertFalse(waiter.isAlive)
